@@ -1,0 +1,1 @@
+"""jobserver: a self-hosted job server speaking the zndraw-joblib contract."""

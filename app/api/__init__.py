@@ -1,0 +1,1 @@
+"""HTTP layer: thin routers, one module per resource."""

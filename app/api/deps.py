@@ -1,0 +1,86 @@
+"""Annotated dependency aliases: Session, CurrentActor, Uow, Settings, Page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotAuthenticated
+from app.services import tokens, users
+from app.services.actors import Actor
+from app.services.events import Event
+from app.services.pages import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.settings import Settings as SettingsModel
+from app.state import Core
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/jwt/login", auto_error=False)
+
+
+def get_core(request: Request) -> Core:
+    core: Core = request.app.state.core
+    return core
+
+
+CoreDep = Annotated[Core, Depends(get_core)]
+
+
+def get_settings(core: CoreDep) -> SettingsModel:
+    return core.settings
+
+
+Settings = Annotated[SettingsModel, Depends(get_settings)]
+
+
+async def get_session(core: CoreDep) -> AsyncIterator[AsyncSession]:
+    async with core.sessionmaker() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+async def current_actor(
+    core: CoreDep, session: Session, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    """The caller: a valid token naming an existing active user, else 401."""
+    user_id = tokens.read_subject(token, core.secret) if token else None
+    user = await users.get_active(session, user_id) if user_id else None
+    if user is None:
+        raise NotAuthenticated("Unauthorized")
+    return users.actor_of(user)
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+class UnitOfWork:
+    """The request's session plus publishing: commit, then publish the events."""
+
+    def __init__(self, session: AsyncSession, core: Core) -> None:
+        self.session = session
+        self.core = core
+
+    async def commit(self, events: Iterable[Event] = ()) -> None:
+        await self.session.commit()
+        await self.core.publisher.publish(events)
+
+
+def get_uow(session: Session, core: CoreDep) -> UnitOfWork:
+    return UnitOfWork(session, core)
+
+
+Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def page_request(
+    limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> PageRequest:
+    return PageRequest(limit=limit, offset=offset)
+
+
+PageQuery = Annotated[PageRequest, Depends(page_request)]

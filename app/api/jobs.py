@@ -1,0 +1,80 @@
+"""Jobs: register, list, read; workers serving a room."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from app.api.deps import CurrentActor, PageQuery, Session, Settings, Uow
+from app.api.schemas import (
+    JobRegisterRequest,
+    JobResponse,
+    JobSummary,
+    Paginated,
+    TaskResponse,
+    WorkerSummary,
+    paginated,
+)
+from app.services import jobs, tasks, workers
+from app.services.states import TaskStatus
+from app.services.jobs import JobRegistration
+
+router = APIRouter(prefix="/v1/joblib", tags=["jobs"])
+
+
+@router.put("/rooms/{room_id}/jobs", status_code=status.HTTP_201_CREATED)
+async def register_job(
+    room_id: str,
+    body: JobRegisterRequest,
+    response: Response,
+    uow: Uow,
+    actor: CurrentActor,
+    settings: Settings,
+) -> JobResponse:
+    """Register a job type in a room: 201 when created or reactivated, 200 when it
+    already exists with the same schema."""
+    spec = JobRegistration(
+        body.category, body.name, body.schema_, body.worker_id, body.timeout_seconds
+    )
+    registered = await jobs.register(uow.session, actor, room_id, spec, settings.allowed_categories)
+    await uow.commit(registered.events)
+    response.status_code = status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK
+    return JobResponse.of(registered.view)
+
+
+@router.get("/rooms/{room_id}/jobs")
+async def list_jobs(
+    room_id: str, session: Session, _: CurrentActor, page: PageQuery
+) -> Paginated[JobSummary]:
+    """Jobs visible from the room: its own, @global and @internal."""
+    result = await jobs.list_visible(session, room_id, page)
+    return Paginated[JobSummary].model_validate(paginated(result, JobSummary.of))
+
+
+@router.get("/rooms/{room_id}/workers")
+async def list_room_workers(
+    room_id: str, session: Session, _: CurrentActor, page: PageQuery
+) -> Paginated[WorkerSummary]:
+    """Workers serving the jobs visible from the room."""
+    result = await workers.list_for_room(session, room_id, page)
+    return Paginated[WorkerSummary].model_validate(paginated(result, WorkerSummary.of))
+
+
+# Routes ending in /tasks must be declared before the bare {job_name:path} route.
+@router.get("/rooms/{room_id}/jobs/{job_name:path}/tasks")
+async def list_job_tasks(
+    room_id: str,
+    job_name: str,
+    session: Session,
+    _: CurrentActor,
+    page: PageQuery,
+    status: TaskStatus | None = None,
+) -> Paginated[TaskResponse]:
+    """Tasks of one job submitted to this room, newest first."""
+    result = await tasks.list_for_job(session, room_id, job_name, status, page)
+    return Paginated[TaskResponse].model_validate(paginated(result, TaskResponse.of))
+
+
+@router.get("/rooms/{room_id}/jobs/{job_name:path}")
+async def get_job(room_id: str, job_name: str, session: Session, _: CurrentActor) -> JobResponse:
+    """One job by its full name."""
+    return JobResponse.of(await jobs.get(session, room_id, job_name))

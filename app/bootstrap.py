@@ -1,0 +1,104 @@
+"""Start-up rules: the JWT secret, the schema, the default admin.
+
+Each refusal raises StartupRefused with one line that tells the admin what to do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import migrate
+from app.errors import StartupRefused
+from app.services import users
+from app.settings import MIN_SECRET_LENGTH, Settings
+
+log = logging.getLogger(__name__)
+
+SECRET_FILE = "secret-key"
+ADMIN_PASSWORD_FILE = "admin-password"
+EMBEDDED_ADMIN_EMAIL = "admin@localhost"
+
+
+def _write_private(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
+
+
+def resolve_secret(settings: Settings) -> str:
+    """The configured secret; on SQLite one generated once and kept in DATA_DIR (0600).
+    Production (PostgreSQL) refuses to start without a real one."""
+    if settings.secret_key is not None:
+        value = settings.secret_key.get_secret_value()
+        if not settings.is_sqlite and len(value) < MIN_SECRET_LENGTH:
+            raise StartupRefused(
+                f"JOBSERVER_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters"
+            )
+        return value
+    if not settings.is_sqlite:
+        raise StartupRefused(
+            "JOBSERVER_SECRET_KEY is required with PostgreSQL "
+            f"(at least {MIN_SECRET_LENGTH} characters)"
+        )
+    path = settings.data_dir / SECRET_FILE
+    if not path.exists():
+        try:
+            _write_private(path, secrets.token_urlsafe(48))
+        except FileExistsError:
+            pass  # another process wrote it first; use theirs
+    return path.read_text().strip()
+
+
+async def prepare_schema(engine: AsyncEngine, settings: Settings) -> None:
+    """SQLite upgrades itself; PostgreSQL must already be at head."""
+    if settings.is_sqlite:
+        await migrate.upgrade_async(engine)
+        return
+    current, head = await migrate.revisions_async(engine)
+    if current != head:
+        raise StartupRefused(
+            f"database schema is at {current or 'nothing'}, code expects {head}: "
+            "run `jobserver db upgrade`"
+        )
+
+
+async def ensure_default_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Configured admin: create or promote (never touching a password). SQLite with no
+    admin configured: admin@localhost with a random password kept in DATA_DIR."""
+    email = settings.default_admin_email
+    password = settings.default_admin_password
+    async with sessionmaker() as session:
+        if email and password:
+            outcome = await users.ensure_admin(session, email, password.get_secret_value())
+            await session.commit()
+            if outcome.created or outcome.promoted:
+                log.info("default admin %s %s", email, "created" if outcome.created else "promoted")
+            return
+        if email:
+            log.warning("JOBSERVER_DEFAULT_ADMIN_EMAIL is set without a password: skipped")
+            return
+        if not settings.is_sqlite:
+            log.warning("no default admin configured: create one with `jobserver users create`")
+            return
+        if await users.get_by_email(session, EMBEDDED_ADMIN_EMAIL) is not None:
+            return
+        generated = secrets.token_urlsafe(16)
+        await users.create(session, EMBEDDED_ADMIN_EMAIL, generated, role="admin")
+        await session.commit()
+    path = settings.data_dir / ADMIN_PASSWORD_FILE
+    path.unlink(missing_ok=True)
+    _write_private(path, generated + "\n")
+    # Printed once to the terminal, never logged: this is how the first admin learns it.
+    sys.stderr.write(
+        f"\n  Created admin {EMBEDDED_ADMIN_EMAIL} with password {generated}\n"
+        f"  (kept in {path}; change it with `jobserver users set-password`)\n\n"
+    )

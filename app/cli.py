@@ -1,0 +1,202 @@
+"""The `jobserver` command: serve, db, users, token, config. Each command delegates."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import bootstrap
+from app.db import migrate
+from app.db.session import make_engine, make_sessionmaker
+from app.errors import JobserverError, StartupRefused
+from app.services import tokens, users
+from app.settings import Settings, masked_items
+
+T = TypeVar("T")
+
+app = typer.Typer(help="jobserver: a self-hosted job server.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+def _run(coro: Awaitable[T]) -> T:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except (JobserverError, StartupRefused) as exc:
+        _fail(str(exc))
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            yield session
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def _with_engine(settings: Settings, action: Callable[..., Awaitable[T]], *args: object) -> T:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        return await action(engine, *args)
+    finally:
+        await engine.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (JOBSERVER_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (JOBSERVER_PORT)")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development)")] = False,
+) -> None:
+    """Run the server (embedded SQLite by default; PostgreSQL/Redis from settings)."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        bootstrap.resolve_secret(settings)
+    except StartupRefused as exc:
+        _fail(str(exc))
+    uvicorn.run(
+        "app.main:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+        workers=workers,
+        reload=reload,
+        log_level=settings.log_level,
+        proxy_headers=True,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    _run(_with_engine(_settings(), migrate.upgrade_async, revision))
+    typer.echo(f"upgraded to {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()] = "-1") -> None:
+    """Revert migrations down to REVISION (default: one step)."""
+    _run(_with_engine(_settings(), migrate.downgrade_async, revision))
+    typer.echo(f"downgraded to {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the code's head."""
+    current, head = _run(_with_engine(_settings(), migrate.revisions_async))
+    typer.echo(f"current: {current or '(empty)'}\nhead:    {head}")
+    if current != head:
+        raise typer.Exit(code=1)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the database schema differ."""
+    _run(_with_engine(_settings(), migrate.check_async))
+    typer.echo("schema matches the models")
+
+
+@users_app.command("create")
+def users_create(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    role: Annotated[str, typer.Option(help="admin, operator or viewer")] = "operator",
+) -> None:
+    """Create a user."""
+
+    async def go() -> None:
+        async with _session(_settings()) as session:
+            await users.create(session, email, password, role=role)
+
+    _run(go())
+    typer.echo(f"created {email} ({role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users with their role and state."""
+
+    async def go() -> list[tuple[str, str, bool]]:
+        async with _session(_settings()) as session:
+            return [(u.email, u.role, u.is_active) for u in await users.list_all(session)]
+
+    for email, role, active in _run(go()):
+        typer.echo(f"{email}\t{role}\t{'active' if active else 'inactive'}")
+
+
+@users_app.command("set-role")
+def users_set_role(email: str, role: str) -> None:
+    """Change a user's role (admin, operator, viewer)."""
+
+    async def go() -> None:
+        async with _session(_settings()) as session:
+            await users.set_role(session, email, role)
+
+    _run(go())
+    typer.echo(f"{email} is now {role}")
+
+
+@users_app.command("set-password")
+def users_set_password(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+) -> None:
+    """Set a user's password."""
+
+    async def go() -> None:
+        async with _session(_settings()) as session:
+            await users.set_password(session, email, password)
+
+    _run(go())
+    typer.echo(f"password of {email} changed")
+
+
+@app.command()
+def token(
+    email: str,
+    lifetime: Annotated[int | None, typer.Option(help="Seconds (default: token lifetime)")] = None,
+) -> None:
+    """Mint a JWT for a user, for scripts and workers."""
+    settings = _settings()
+
+    async def go() -> str:
+        secret = bootstrap.resolve_secret(settings)
+        async with _session(settings) as session:
+            user = await users.require_by_email(session, email)
+            seconds = lifetime or settings.token_lifetime_seconds
+            return tokens.mint(user.id, secret, seconds)
+
+    sys.stdout.write(_run(go()) + "\n")
+
+
+@app.command()
+def config() -> None:
+    """Print the effective settings, secrets masked."""
+    for name, value in masked_items(_settings()):
+        typer.echo(f"{name}={value}")

@@ -1,0 +1,217 @@
+"""SQLAlchemy models: users, workers, jobs, worker-job links, tasks, providers.
+
+Tasks carry the fields of what comes after the contract (priority, due time, attempts,
+lease) with defaults that reproduce the contract's behaviour exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    event,
+    inspect,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from app.db.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite autoincrements only an INTEGER PRIMARY KEY.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+ROLES = ("admin", "operator", "viewer")
+TASK_STATUSES = ("pending", "claimed", "running", "completed", "failed", "cancelled")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """An account. `role` and `is_superuser` always agree: admin <=> superuser."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(320), unique=True, index=True)
+    hashed_password: Mapped[str] = mapped_column(String(1024))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    role: Mapped[str] = mapped_column(String(16), default="operator")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+
+    __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),)
+
+
+class Worker(Base):
+    """A remote worker process, owned by the user that created it."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    last_heartbeat: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+
+    __table_args__ = (Index("ix_workers_last_heartbeat", "last_heartbeat"),)
+
+
+class Job(Base):
+    """A job type registered in a room. Never hard-deleted; `deleted` hides it."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    room_id: Mapped[str] = mapped_column(String(255))
+    category: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(800), unique=True)
+    schema_: Mapped[dict[str, Any]] = mapped_column("schema", JsonType, default=dict)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    timeout_seconds: Mapped[float | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+
+    __table_args__ = (
+        UniqueConstraint("room_id", "category", "name", name="uq_jobs_room_category_name"),
+    )
+
+
+class WorkerJob(Base):
+    """Which worker serves which job."""
+
+    __tablename__ = "worker_jobs"
+
+    worker_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workers.id", ondelete="CASCADE"), primary_key=True
+    )
+    job_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class Task(Base):
+    """One submitted unit of work.
+
+    `seq` is the insertion order (the tie-breaker wherever timestamps are equal);
+    `id` is the public UUID. `worker_id` has no foreign key on purpose: it must survive
+    the worker's deletion (contract REST.md, DELETE /workers).
+    """
+
+    __tablename__ = "tasks"
+
+    seq: Mapped[int] = mapped_column(SeqType, primary_key=True, autoincrement=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    job_name: Mapped[str] = mapped_column(String(800))
+    room_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    result: Mapped[Any | None] = mapped_column(JsonType, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Beyond the contract; the defaults keep the contract's behaviour.
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'claimed', 'running', 'completed', 'failed', 'cancelled')",
+            name="status",
+        ),
+        # The claim path and queue_position: only pending rows, in claim order.
+        Index(
+            "ix_tasks_claimable",
+            "job_id",
+            text("priority DESC"),
+            "run_at",
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_tasks_room_created", "room_id", "created_at", "seq"),
+        Index("ix_tasks_job_room_created", "job_id", "room_id", "created_at", "seq"),
+        Index("ix_tasks_worker_status", "worker_id", "status"),
+        Index("ix_tasks_status_seq", "status", "seq"),
+        UniqueConstraint(
+            "job_id", "room_id", "idempotency_key", name="uq_tasks_job_room_idempotency"
+        ),
+    )
+
+
+class Provider(Base):
+    """A server-dispatched read handler served by a worker."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    room_id: Mapped[str] = mapped_column(String(255))
+    category: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    full_name: Mapped[str] = mapped_column(String(800), unique=True)
+    schema_: Mapped[dict[str, Any]] = mapped_column("schema", JsonType, default=dict)
+    content_type: Mapped[str] = mapped_column(String(255), default="application/json")
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    worker_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workers.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+
+    __table_args__ = (
+        UniqueConstraint("room_id", "category", "name", name="uq_providers_room_category_name"),
+    )
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_role_and_superuser_in_step(session: Session, *_: object) -> None:
+    """fastapi-users writes `is_superuser`, our services write `role`: keep them equal."""
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, User):
+            continue
+        state = inspect(obj)
+        if obj in session.new and obj.role is None:
+            obj.role = "admin" if obj.is_superuser else "operator"
+        if obj in session.new or state.attrs.role.history.has_changes():
+            obj.is_superuser = obj.role == "admin"
+        elif state.attrs.is_superuser.history.has_changes():
+            if obj.is_superuser:
+                obj.role = "admin"
+            elif obj.role == "admin":
+                obj.role = "operator"

@@ -1,0 +1,147 @@
+"""The domain error hierarchy. Pure Python: rendering to problem+json lives in api/problems.py.
+
+Each class carries its HTTP status and title; the problem `type` is derived from the
+class name (`TaskNotFound` -> `/v1/problems/task-not-found`), as the contract expects.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+PROBLEM_PREFIX = "/v1/problems/"
+
+
+def kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+class JobserverError(Exception):
+    """Base of every error the server reports to clients."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal Server Error"
+    headers: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    @classmethod
+    def problem_type(cls) -> str:
+        return PROBLEM_PREFIX + kebab(cls.__name__)
+
+
+class BadRequest(JobserverError):
+    """The request is malformed in a way validation could not catch."""
+
+    status = 400
+    title = "Bad Request"
+
+
+class NotFound(JobserverError):
+    """The addressed resource does not exist."""
+
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(JobserverError):
+    """The request conflicts with the current state of the resource."""
+
+    status = 409
+    title = "Conflict"
+
+
+class JobNotFound(NotFound):
+    """No active job has that full name."""
+
+
+class WorkerNotFound(NotFound):
+    """No worker has that id (or it is not the caller's, where ownership matters)."""
+
+
+class TaskNotFound(NotFound):
+    """No task has that id."""
+
+
+class ProviderNotFound(NotFound):
+    """No provider has that name or id, or it is not visible from the room."""
+
+
+class UserNotFound(NotFound):
+    """No active user has that id."""
+
+
+class SchemaConflict(Conflict):
+    """The job exists with another schema; re-registration must keep the schema."""
+
+
+class InvalidTaskTransition(Conflict):
+    """The task state machine does not allow this change."""
+
+
+class StaleAttempt(Conflict):
+    """The report comes from an attempt of the task that is no longer current."""
+
+
+class InvalidCategory(BadRequest):
+    """The category is not in the configured allow-list."""
+
+
+class InvalidRoomId(BadRequest):
+    """Room ids may not contain '@' or ':' (except @global and @internal)."""
+
+
+class Forbidden(JobserverError):
+    """The caller is authenticated but may not do this."""
+
+    status = 403
+    title = "Forbidden"
+
+
+class NotAuthenticated(JobserverError):
+    """Missing, invalid or expired token, or an inactive user."""
+
+    status = 401
+    title = "Unauthorized"
+
+
+class UnprocessableContent(JobserverError):
+    """The request body or parameters failed validation."""
+
+    status = 422
+    title = "Unprocessable Content"
+
+
+class PayloadTooLarge(JobserverError):
+    """The body exceeds the configured size limit."""
+
+    status = 413
+    title = "Content Too Large"
+
+
+class InternalJobNotConfigured(JobserverError):
+    """An @internal job exists but this server has no executor for it."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
+class NotReady(JobserverError):
+    """A dependency (database, Redis) is unreachable."""
+
+    status = 503
+    title = "Service Unavailable"
+
+
+class ProviderTimeout(JobserverError):
+    """The provider did not answer within the read's wait."""
+
+    status = 504
+    title = "Gateway Timeout"
+    headers = {"Retry-After": "2"}  # noqa: RUF012 - read-only class constant
+
+
+class StartupRefused(Exception):
+    """The server must not start with this configuration; the message tells the admin why."""

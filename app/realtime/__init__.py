@@ -1,0 +1,1 @@
+"""Socket.IO server and the post-commit publisher of events."""

@@ -1,0 +1,203 @@
+"""Jobs: registration (create, reactivate, idempotent), lookup, listing, orphan soft-delete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.dialect import insert_ignoring_conflicts
+from app.db.models import Job, Task, Worker, WorkerJob
+from app.errors import Forbidden, InvalidCategory, JobNotFound, SchemaConflict, WorkerNotFound
+from app.services import workers
+from app.services.actors import Actor
+from app.services.events import Event, JobsInvalidate
+from app.services.pages import Page, PageRequest, fetch
+from app.services.rooms import (
+    INTERNAL_ROOM,
+    SPECIAL_ROOMS,
+    parse_full_name,
+    validate_room_id,
+    visible_job_rooms,
+)
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: Job
+    workers: list[uuid.UUID]
+    worker_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class JobRegistration:
+    category: str
+    name: str
+    schema: dict[str, Any]
+    worker_id: uuid.UUID | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    view: JobView
+    created: bool
+    events: list[Event]
+
+
+async def register(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: str,
+    spec: JobRegistration,
+    allowed_categories: Sequence[str],
+) -> Registered:
+    """PUT /rooms/{room}/jobs, checks in the contract's order. Never commits."""
+    validate_room_id(room_id)
+    actor.require_writer()
+    if room_id in SPECIAL_ROOMS and not actor.is_superuser:
+        raise Forbidden("Admin required for @global/@internal job registration")
+    if spec.category not in allowed_categories:
+        raise InvalidCategory(
+            f"Category '{spec.category}' not in allowed list: {list(allowed_categories)}"
+        )
+    job, created = await _upsert(session, room_id, spec)
+    worker = await _worker_for(session, actor, spec.worker_id)
+    await insert_ignoring_conflicts(session, WorkerJob, {"worker_id": worker.id, "job_id": job.id})
+    view = JobView(job, await worker_ids(session, job.id), worker.id)
+    return Registered(view, created, [JobsInvalidate(room_id)])
+
+
+async def _upsert(session: AsyncSession, room_id: str, spec: JobRegistration) -> tuple[Job, bool]:
+    full_name = f"{room_id}:{spec.category}:{spec.name}"
+    job = await _by_full_name(session, full_name, lock=True)
+    if job is None:
+        inserted = await insert_ignoring_conflicts(
+            session,
+            Job,
+            {
+                "id": uuid.uuid4(),
+                "room_id": room_id,
+                "category": spec.category,
+                "name": spec.name,
+                "full_name": full_name,
+                "schema_": spec.schema,
+                "timeout_seconds": spec.timeout_seconds,
+            },
+        )
+        job = await _by_full_name(session, full_name, lock=True)
+        assert job is not None
+        if inserted:
+            return job, True
+        # Lost a race with a concurrent first registration: treat it as existing.
+    if job.deleted:
+        job.deleted = False
+        job.schema_ = spec.schema
+        job.timeout_seconds = spec.timeout_seconds
+        await session.flush()
+        return job, True
+    if job.schema_ != spec.schema:
+        raise SchemaConflict(f"Schema mismatch for job '{full_name}'")
+    if spec.timeout_seconds is not None and job.timeout_seconds != spec.timeout_seconds:
+        job.timeout_seconds = spec.timeout_seconds
+        await session.flush()
+    return job, False
+
+
+async def _worker_for(session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None) -> Worker:
+    """The given worker if the caller owns it (else 404), or a new one for the caller."""
+    if worker_id is None:
+        return await workers.create(session, actor)
+    worker = await session.get(Worker, worker_id)
+    if worker is None or worker.user_id != actor.id:
+        raise WorkerNotFound(f"Worker '{worker_id}' not found or not owned by user")
+    return worker
+
+
+async def _by_full_name(session: AsyncSession, full_name: str, *, lock: bool = False) -> Job | None:
+    query = select(Job).where(Job.full_name == full_name)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def worker_ids(session: AsyncSession, job_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await session.execute(
+        select(WorkerJob.worker_id).where(WorkerJob.job_id == job_id).order_by(WorkerJob.worker_id)
+    )
+    return list(rows.scalars())
+
+
+async def resolve(session: AsyncSession, job_name: str) -> Job:
+    """The active job with this full name; 404 when malformed, absent or soft-deleted."""
+    if parse_full_name(job_name) is None:
+        raise JobNotFound(f"Invalid job name format: {job_name}")
+    job = await _by_full_name(session, job_name)
+    if job is None or job.deleted:
+        raise JobNotFound(f"Job '{job_name}' not found")
+    return job
+
+
+async def get(session: AsyncSession, room_id: str, job_name: str) -> JobView:
+    """GET one job. [quirk] resolved by full name only, with no room visibility check."""
+    validate_room_id(room_id)
+    job = await resolve(session, job_name)
+    return JobView(job, await worker_ids(session, job.id))
+
+
+async def list_visible(session: AsyncSession, room_id: str, page: PageRequest) -> Page[JobView]:
+    validate_room_id(room_id)
+    query = (
+        select(Job)
+        .where(Job.room_id.in_(visible_job_rooms(room_id)), Job.deleted.is_(False))
+        .order_by(Job.created_at.desc(), Job.id.desc())
+    )
+    rows, total = await fetch(session, query, page)
+    jobs = [row[0] for row in rows]
+    links = await _links(session, [job.id for job in jobs])
+    items = [JobView(job, links.get(job.id, [])) for job in jobs]
+    return Page(items, total, page.limit, page.offset)
+
+
+async def _links(session: AsyncSession, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    if not job_ids:
+        return {}
+    rows = await session.execute(
+        select(WorkerJob.job_id, WorkerJob.worker_id)
+        .where(WorkerJob.job_id.in_(job_ids))
+        .order_by(WorkerJob.worker_id)
+    )
+    out: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for job_id, worker_id in rows:
+        out.setdefault(job_id, []).append(worker_id)
+    return out
+
+
+async def soft_delete_orphans(session: AsyncSession, job_ids: Iterable[uuid.UUID]) -> list[Event]:
+    """Hide jobs with no worker links and no pending task (never @internal ones).
+
+    Runs in the caller's transaction. Returns jobs_invalidate for each room that lost one.
+    """
+    ids = list(set(job_ids))
+    if not ids:
+        return []
+    no_links = ~exists().where(WorkerJob.job_id == Job.id)
+    no_pending = ~exists().where(and_(Task.job_id == Job.id, Task.status == "pending"))
+    result = await session.execute(
+        update(Job)
+        .where(
+            Job.id.in_(ids),
+            Job.deleted.is_(False),
+            Job.room_id != INTERNAL_ROOM,
+            no_links,
+            no_pending,
+        )
+        .values(deleted=True)
+        .returning(Job.room_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [JobsInvalidate(room) for room in sorted(set(result.scalars()))]

@@ -1,0 +1,210 @@
+"""Tasks: submit, claim, status transitions, reads and lists.
+
+Every function runs in the caller's transaction and never commits; those that change
+state return the events to publish after the commit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Container
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Task, Worker, WorkerJob
+from app.db.types import utcnow
+from app.errors import Forbidden, InternalJobNotConfigured, TaskNotFound, WorkerNotFound
+from app.services import jobs as jobs_service
+from app.services import task_views
+from app.services.actors import Actor
+from app.services.events import Event, TaskAvailable
+from app.services.pages import Page, PageRequest, fetch
+from app.services.rooms import INTERNAL_ROOM, validate_room_id
+from app.services.states import TaskStatus, check_transition, is_terminal
+from app.services.task_views import TaskView
+
+
+@dataclass(frozen=True)
+class Submission:
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    view: TaskView
+    events: list[Event]
+
+
+async def submit(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: str,
+    job_name: str,
+    submission: Submission,
+    internal_jobs: Container[str],
+) -> Submitted:
+    """Queue a task. An @internal task is stored already `claimed` (worker-less) so that a
+    broker message lost after commit is repaired by re-dispatch, never left pending."""
+    validate_room_id(room_id)
+    job = await jobs_service.resolve(session, job_name)
+    actor.require_writer()
+    internal = job.room_id == INTERNAL_ROOM
+    if internal and job.full_name not in internal_jobs:
+        raise InternalJobNotConfigured(
+            f"Internal job '{job.full_name}' is registered but no executor is available"
+        )
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "job_id": job.id,
+        "job_name": job.full_name,
+        "room_id": room_id,
+        "payload": submission.payload,
+        "created_by": actor.id,
+        "internal": internal,
+        "status": "claimed" if internal else "pending",
+    }
+    if internal:
+        values["claimed_at"] = utcnow()
+    task = (await session.execute(insert(Task).values(**values).returning(Task))).scalar_one()
+    view = await task_views.view(session, task)
+    events: list[Event] = [
+        task_views.status_event(task, view.queue_position),
+        task_views.changed(task),
+    ]
+    if not internal:
+        events.append(TaskAvailable(job_name=job.full_name, room_id=room_id, task_id=str(task.id)))
+    return Submitted(view, events)
+
+
+async def claim(
+    session: AsyncSession, actor: Actor, worker_id: uuid.UUID
+) -> tuple[TaskView | None, list[Event]]:
+    """Hand the next claimable task of this worker's jobs to it, or None.
+
+    One UPDATE over a `FOR UPDATE SKIP LOCKED` sub-select: on PostgreSQL concurrent
+    claimers skip each other's rows instead of racing for the same one, and a row whose
+    lock is granted after another claimer took it is re-checked and passed over, so a
+    None means nothing was claimable. On SQLite the single writer serialises claims.
+    """
+    worker = await session.get(Worker, worker_id)
+    if worker is None:
+        raise WorkerNotFound(f"Worker {worker_id} not found")
+    if worker.user_id != actor.id:
+        raise Forbidden("Worker belongs to a different user")
+    next_task = (
+        select(Task.seq)
+        .where(
+            Task.status == "pending",
+            Task.job_id.in_(select(WorkerJob.job_id).where(WorkerJob.worker_id == worker_id)),
+            Task.internal.is_(False),
+            Task.run_at <= utcnow(),
+        )
+        .order_by(Task.priority.desc(), Task.run_at, Task.seq)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(
+        update(Task)
+        .where(Task.seq == next_task, Task.status == "pending")
+        .values(status="claimed", worker_id=worker_id, claimed_at=utcnow())
+        .returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    task = result.scalar_one_or_none()
+    if task is None:
+        return None, []
+    return TaskView(task), [task_views.status_event(task), task_views.changed(task)]
+
+
+async def _get_task(session: AsyncSession, task_id: uuid.UUID, *, lock: bool = False) -> Task:
+    query = select(Task).where(Task.id == task_id)
+    if lock:
+        query = query.with_for_update()
+    task = (await session.execute(query)).scalar_one_or_none()
+    if task is None:
+        raise TaskNotFound(f"Task '{task_id}' not found")
+    return task
+
+
+async def get(session: AsyncSession, task_id: uuid.UUID) -> TaskView:
+    return await task_views.view(session, await _get_task(session, task_id))
+
+
+async def _authorize_update(session: AsyncSession, actor: Actor, task: Task) -> None:
+    """Superuser: any task. Others: only tasks claimed by a worker they own (REST.md)."""
+    if actor.is_superuser:
+        return
+    if task.worker_id is None:
+        raise Forbidden("Task not claimed by any worker")
+    owner = await session.scalar(select(Worker.user_id).where(Worker.id == task.worker_id))
+    if owner != actor.id or actor.role == "viewer":
+        raise Forbidden("Not authorized to update this task")
+
+
+async def update_status(
+    session: AsyncSession,
+    actor: Actor,
+    task_id: uuid.UUID,
+    status: TaskStatus,
+    error: str | None = None,
+) -> tuple[TaskView, list[Event]]:
+    """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
+    task = await _get_task(session, task_id, lock=True)
+    await _authorize_update(session, actor, task)
+    check_transition(task.status, status)
+    values: dict[str, Any] = {"status": str(status)}
+    if status == TaskStatus.RUNNING:
+        values["started_at"] = utcnow()
+    terminal = is_terminal(status)
+    if terminal:
+        values["completed_at"] = utcnow()
+        if error:
+            values["error"] = error
+    task = await _apply(session, task, values)
+    events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
+    if terminal:
+        events.extend(await jobs_service.soft_delete_orphans(session, [task.job_id]))
+    return TaskView(task), events
+
+
+async def _apply(session: AsyncSession, task: Task, values: dict[str, Any]) -> Task:
+    result = await session.execute(
+        update(Task)
+        .where(Task.seq == task.seq)
+        .values(**values)
+        .returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+async def list_in_room(
+    session: AsyncSession, room_id: str, status: TaskStatus | None, page: PageRequest
+) -> Page[TaskView]:
+    """Tasks submitted to the room (no @global merging), newest first."""
+    validate_room_id(room_id)
+    return await _page(session, [Task.room_id == room_id], status, page)
+
+
+async def list_for_job(
+    session: AsyncSession, room_id: str, job_name: str, status: TaskStatus | None, page: PageRequest
+) -> Page[TaskView]:
+    """Tasks of one job submitted to this room, newest first."""
+    validate_room_id(room_id)
+    job = await jobs_service.resolve(session, job_name)
+    return await _page(session, [Task.job_id == job.id, Task.room_id == room_id], status, page)
+
+
+async def _page(
+    session: AsyncSession, where: list[Any], status: TaskStatus | None, page: PageRequest
+) -> Page[TaskView]:
+    if status is not None:
+        where.append(Task.status == str(status))
+    query = select(Task).where(and_(*where)).order_by(Task.created_at.desc(), Task.seq.desc())
+    rows, total = await fetch(session, query, page)
+    items = await task_views.views(session, [row[0] for row in rows])
+    return Page(items, total, page.limit, page.offset)

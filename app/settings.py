@@ -1,0 +1,152 @@
+"""The one `Settings` class. Built once by `create_app()` or the CLI, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "JOBSERVER_"
+CONTRACT_ENV_PREFIX = "ZNDRAW_JOBLIB_"
+MIN_SECRET_LENGTH = 32
+# Values shipped in .env.example; the server refuses to run with any of them.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "CHANGE-ME-IN-PRODUCTION-SECRET!", "changeme"})
+
+
+def contract(name: str, default: Any, description: str) -> Any:
+    """A contract setting: read as JOBSERVER_<NAME> first, then ZNDRAW_JOBLIB_<NAME>."""
+    upper = name.upper()
+    return Field(
+        default,
+        validation_alias=AliasChoices(name, f"{ENV_PREFIX}{upper}", f"{CONTRACT_ENV_PREFIX}{upper}"),
+        description=description,
+        json_schema_extra={"contract": True},
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of the server. Env prefix JOBSERVER_; `.env` is read too."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # --- storage -------------------------------------------------------------
+    data_dir: Path = Field(Path("./data"), description="Embedded mode: SQLite file, secrets")
+    database_url: str | None = contract(
+        "database_url", None, description="SQLAlchemy URL; unset = SQLite file under DATA_DIR"
+    )
+    redis_url: str | None = Field(None, description="Redis URL; unset = embedded mode")
+    # --- auth ----------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None, description="JWT signing key; embedded mode generates one under DATA_DIR"
+    )
+    default_admin_email: str | None = Field(None, description="Admin created/promoted at start")
+    default_admin_password: SecretStr | None = Field(None, description="Password of that admin")
+    token_lifetime_seconds: int = Field(3600, ge=1, description="Lifetime of login tokens")
+    allow_registration: bool = Field(True, description="Allow POST /v1/auth/register")
+    # --- serving -------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Bind address of `jobserver serve`")
+    port: int = Field(8000, ge=0, le=65535, description="Port of `jobserver serve`")
+    log_level: str = Field("info", description="Log level")
+    disconnect_grace_seconds: float = Field(
+        10.0, ge=0, description="Socket.IO: wait this long before cleaning up a gone worker"
+    )
+    background_enabled: bool = Field(True, description="Run the sweeper loop in this process")
+
+    # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
+    allowed_categories: list[str] = contract(
+        "allowed_categories",
+        ["modifiers", "selections", "analysis"],
+        "Job category allow-list (JSON list)",
+    )
+    worker_timeout_seconds: int = contract(
+        "worker_timeout_seconds", 60, "Heartbeat staleness threshold"
+    )
+    sweeper_interval_seconds: float = contract(
+        "sweeper_interval_seconds", 30, "Sweeper period"
+    )
+    long_poll_max_wait_seconds: int = contract(
+        "long_poll_max_wait_seconds", 60, "Cap for Prefer: wait on GET task"
+    )
+    claim_max_attempts: int = contract(
+        "claim_max_attempts", 10, "Claim retries on database lock errors"
+    )
+    claim_base_delay_seconds: float = contract(
+        "claim_base_delay_seconds", 0.01, "Claim retry backoff base"
+    )
+    internal_task_timeout_seconds: int = contract(
+        "internal_task_timeout_seconds", 3600, "Stuck @internal task threshold"
+    )
+    allowed_provider_categories: list[str] | None = contract(
+        "allowed_provider_categories", None, "Provider category allow-list (JSON list; unset = any)"
+    )
+    provider_result_ttl_seconds: int = contract(
+        "provider_result_ttl_seconds", 300, "Cached provider result lifetime"
+    )
+    provider_inflight_ttl_seconds: int = contract(
+        "provider_inflight_ttl_seconds", 30, "Provider dispatch de-duplication lock lifetime"
+    )
+    provider_long_poll_default_seconds: int = contract(
+        "provider_long_poll_default_seconds", 5, "Provider read wait without Prefer"
+    )
+    provider_long_poll_max_seconds: int = contract(
+        "provider_long_poll_max_seconds", 30, "Cap for Prefer: wait on provider reads"
+    )
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret(self) -> Settings:
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if value in PLACEHOLDER_SECRETS:
+                raise ValueError("JOBSERVER_SECRET_KEY is still the placeholder: set a real one")
+        return self
+
+    # --- derived -------------------------------------------------------------
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'jobserver.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: SQLite and no Redis; one process owns everything."""
+        return self.is_sqlite and self.redis_url is None
+
+
+SECRET_FIELDS = frozenset({"secret_key", "default_admin_password"})
+
+
+def masked_items(settings: Settings) -> list[tuple[str, str]]:
+    """(ENV_NAME, value) pairs for display, secrets and URL passwords masked."""
+    rows: list[tuple[str, str]] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if name in SECRET_FIELDS:
+            shown = "(unset)" if value is None else "********"
+        elif name.endswith("_url") and isinstance(value, str):
+            shown = mask_url_password(value)
+        else:
+            shown = "(unset)" if value is None else str(value)
+        rows.append((f"{ENV_PREFIX}{name.upper()}", shown))
+    return rows
+
+
+def mask_url_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    user, has_pw, _ = creds.partition(":")
+    return f"{scheme}://{user}:****@{host}" if has_pw else url

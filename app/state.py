@@ -1,0 +1,27 @@
+"""What one running server holds: built in create_app, reached through request.app."""
+
+from __future__ import annotations
+
+from collections.abc import Container
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.notify import TaskNotifier
+from app.realtime.publisher import Publisher
+from app.settings import Settings
+
+
+@dataclass
+class Core:
+    settings: Settings
+    secret: str
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    notifier: TaskNotifier
+    publisher: Publisher
+    redis: Redis | None = None
+    internal_jobs: Container[str] = field(default_factory=frozenset)
+    extras: dict[str, Any] = field(default_factory=dict)
