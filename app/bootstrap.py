@@ -5,6 +5,7 @@ Each refusal raises StartupRefused with one line that tells the admin what to do
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -49,10 +50,9 @@ def resolve_secret(settings: Settings) -> str:
         )
     path = settings.data_dir / SECRET_FILE
     if not path.exists():
-        try:
+        # Another process may write it first; then use theirs.
+        with contextlib.suppress(FileExistsError):
             _write_private(path, secrets.token_urlsafe(48))
-        except FileExistsError:
-            pass  # another process wrote it first; use theirs
     return path.read_text().strip()
 
 

@@ -20,7 +20,9 @@ def contract(name: str, default: Any, description: str) -> Any:
     upper = name.upper()
     return Field(
         default,
-        validation_alias=AliasChoices(name, f"{ENV_PREFIX}{upper}", f"{CONTRACT_ENV_PREFIX}{upper}"),
+        validation_alias=AliasChoices(
+            name, f"{ENV_PREFIX}{upper}", f"{CONTRACT_ENV_PREFIX}{upper}"
+        ),
         description=description,
         json_schema_extra={"contract": True},
     )
@@ -69,9 +71,7 @@ class Settings(BaseSettings):
     worker_timeout_seconds: int = contract(
         "worker_timeout_seconds", 60, "Heartbeat staleness threshold"
     )
-    sweeper_interval_seconds: float = contract(
-        "sweeper_interval_seconds", 30, "Sweeper period"
-    )
+    sweeper_interval_seconds: float = contract("sweeper_interval_seconds", 30, "Sweeper period")
     long_poll_max_wait_seconds: int = contract(
         "long_poll_max_wait_seconds", 60, "Cap for Prefer: wait on GET task"
     )

@@ -4,7 +4,6 @@ No `from __future__ import annotations` here: FastAPI must resolve the dependenc
 declared inside build_auth_routers at definition time.
 """
 
-
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -37,21 +36,21 @@ Role = Literal["admin", "operator", "viewer"]
 
 
 class UserRead(schemas.BaseUser[uuid.UUID]):
-    email: str  # type: ignore[assignment]  # accounts may live on non-public domains
+    email: str  # accounts may live on non-public domains
     role: Role = "operator"
 
 
 class UserCreate(schemas.BaseUserCreate):
-    email: Email  # type: ignore[assignment]
+    email: Email
 
 
 class UserUpdate(schemas.BaseUserUpdate):
-    email: Email | None = None  # type: ignore[assignment]
+    email: Email | None = None
     role: Role | None = None
 
     def create_update_dict(self) -> dict[str, Any]:
         # A user updating itself must not change its own role.
-        update: dict[str, Any] = super().create_update_dict()
+        update: dict[str, Any] = super().create_update_dict()  # type: ignore[no-untyped-call]
         update.pop("role", None)
         return update
 
@@ -61,33 +60,37 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"
 
 
-class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):
+# mypy reads our Mapped[...] columns as not matching fastapi-users' UserProtocol, hence
+# the type-var ignores below; at runtime the User model has every attribute it reads.
+class UserManager(UUIDIDMixin, BaseUserManager[User, uuid.UUID]):  # type: ignore[type-var]
     """fastapi-users' manager; the password helper shares our hashers."""
 
 
 def build_auth_routers(secret: str, lifetime_seconds: int) -> list[tuple[APIRouter, str]]:
     """(router, prefix) pairs for the fastapi-users routes and our admin routes."""
 
-    async def get_user_db(session: Session) -> AsyncIterator[SQLAlchemyUserDatabase[User, uuid.UUID]]:
-        yield SQLAlchemyUserDatabase(session, User)
+    async def get_user_db(
+        session: Session,
+    ) -> AsyncIterator[SQLAlchemyUserDatabase[User, uuid.UUID]]:  # type: ignore[type-var]
+        yield SQLAlchemyUserDatabase(session, User)  # type: ignore[type-var]
 
     async def get_user_manager(
-        user_db: Annotated[SQLAlchemyUserDatabase[User, uuid.UUID], Depends(get_user_db)],
+        user_db: Annotated[SQLAlchemyUserDatabase[User, uuid.UUID], Depends(get_user_db)],  # type: ignore[type-var]
     ) -> AsyncIterator[UserManager]:
         manager = UserManager(user_db, PasswordHelper(users.PASSWORDS))
         manager.reset_password_token_secret = secret
         manager.verification_token_secret = secret
         yield manager
 
-    def get_strategy() -> JWTStrategy[User, uuid.UUID]:
+    def get_strategy() -> JWTStrategy[User, uuid.UUID]:  # type: ignore[type-var]
         return JWTStrategy(secret=secret, lifetime_seconds=lifetime_seconds)
 
-    backend = AuthenticationBackend(
+    backend = AuthenticationBackend(  # type: ignore[type-var]
         name="jwt",
         transport=BearerTransport(tokenUrl="/v1/auth/jwt/login"),
         get_strategy=get_strategy,
     )
-    fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])
+    fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])  # type: ignore[type-var]
     register = fastapi_users.get_register_router(UserRead, UserCreate)
     register.dependencies.append(Depends(_registration_allowed))
     users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
@@ -118,9 +121,7 @@ async def mint_token(
     if user is None:
         raise UserNotFound("User not found")
     secret: str = request.app.state.core.secret
-    token = tokens.mint(
-        user.id, secret, settings.token_lifetime_seconds, impersonated_by=actor.id
-    )
+    token = tokens.mint(user.id, secret, settings.token_lifetime_seconds, impersonated_by=actor.id)
     return TokenOut(access_token=token)
 
 

@@ -15,8 +15,8 @@ from app.api.schemas import (
     paginated,
 )
 from app.services import jobs, tasks, workers
-from app.services.states import TaskStatus
 from app.services.jobs import JobRegistration
+from app.services.states import TaskStatus
 
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"])
 

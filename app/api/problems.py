@@ -51,7 +51,7 @@ async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return _generic(exc.status_code, exc.detail, exc.headers)
+    return _generic(exc.status_code, exc.detail, dict(exc.headers) if exc.headers else None)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -60,7 +60,9 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    detail = "; ".join(f"{_location(err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors())
+    detail = "; ".join(
+        f"{_location(err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
+    )
     return _generic(422, detail)
 
 

@@ -98,7 +98,9 @@ class JobSummary(BaseModel):
     @classmethod
     def of(cls, view: JobView) -> JobSummary:
         job = view.job
-        return cls(full_name=job.full_name, category=job.category, name=job.name, workers=view.workers)
+        return cls(
+            full_name=job.full_name, category=job.category, name=job.name, workers=view.workers
+        )
 
 
 class TaskSubmitRequest(BaseModel):

@@ -22,7 +22,9 @@ async def create_worker(uow: Uow, actor: CurrentActor) -> WorkerResponse:
 
 
 @router.get("/workers")
-async def list_workers(session: Session, _: CurrentActor, page: PageQuery) -> Paginated[WorkerSummary]:
+async def list_workers(
+    session: Session, _: CurrentActor, page: PageQuery
+) -> Paginated[WorkerSummary]:
     """All workers of all users, newest first."""
     result = await workers.list_all(session, page)
     return Paginated[WorkerSummary].model_validate(paginated(result, WorkerSummary.of))

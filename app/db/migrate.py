@@ -39,9 +39,7 @@ async def upgrade_async(engine: AsyncEngine, revision: str = "head") -> None:
 
 async def downgrade_async(engine: AsyncEngine, revision: str) -> None:
     async with engine.begin() as connection:
-        await connection.run_sync(
-            lambda sync: command.downgrade(config(connection=sync), revision)
-        )
+        await connection.run_sync(lambda sync: command.downgrade(config(connection=sync), revision))
 
 
 async def revisions_async(engine: AsyncEngine) -> tuple[str | None, str | None]:

@@ -43,7 +43,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class utcnow(FunctionElement[datetime]):  # noqa: N801 - reads like the SQL function it is
+class utcnow(FunctionElement[datetime]):
     """The database's current time (DESIGN: time is the database's, not the app's)."""
 
     type = UTCDateTime()

@@ -27,7 +27,9 @@ class Publisher:
 
     async def publish(self, events: Iterable[Event]) -> None:
         unique = dedupe(events)
-        finished = [e.task_id for e in unique if isinstance(e, TaskChanged) and is_terminal(e.status)]
+        finished = [
+            e.task_id for e in unique if isinstance(e, TaskChanged) and is_terminal(e.status)
+        ]
         if finished:
             try:
                 await self.notifier.publish(finished)

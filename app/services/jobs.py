@@ -163,7 +163,9 @@ async def list_visible(session: AsyncSession, room_id: str, page: PageRequest) -
     return Page(items, total, page.limit, page.offset)
 
 
-async def _links(session: AsyncSession, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+async def _links(
+    session: AsyncSession, job_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
     if not job_ids:
         return {}
     rows = await session.execute(

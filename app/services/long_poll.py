@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -44,10 +45,8 @@ async def read(
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(woke.wait(), remaining)
-            except TimeoutError:
-                pass
             woke.clear()
             view = await tasks.get(session, task_id)
             if loop.time() >= deadline:

@@ -35,7 +35,9 @@ async def count(session: AsyncSession, query: Select[Any]) -> int:
     return int((await session.execute(select(func.count()).select_from(inner))).scalar_one())
 
 
-async def fetch(session: AsyncSession, query: Select[Any], page: PageRequest) -> tuple[list[Any], int]:
+async def fetch(
+    session: AsyncSession, query: Select[Any], page: PageRequest
+) -> tuple[list[Any], int]:
     """Rows of one page and the total; `limit=0` only counts (the contract's idiom)."""
     total = await count(session, query)
     if page.limit == 0 or page.offset >= total:

@@ -22,9 +22,7 @@ ACTIVE = frozenset({TaskStatus.CLAIMED, TaskStatus.RUNNING})
 TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PENDING: frozenset({TaskStatus.CLAIMED, TaskStatus.CANCELLED}),
     TaskStatus.CLAIMED: frozenset({TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.CANCELLED}),
-    TaskStatus.RUNNING: frozenset(
-        {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
-    ),
+    TaskStatus.RUNNING: frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}),
     TaskStatus.COMPLETED: frozenset(),
     TaskStatus.FAILED: frozenset(),
     TaskStatus.CANCELLED: frozenset(),

@@ -73,7 +73,9 @@ async def create(
 
 
 async def list_all(session: AsyncSession) -> Sequence[User]:
-    return (await session.execute(select(User).order_by(User.created_at, User.email))).scalars().all()
+    return (
+        (await session.execute(select(User).order_by(User.created_at, User.email))).scalars().all()
+    )
 
 
 async def set_role(session: AsyncSession, email: str, role: str) -> User:

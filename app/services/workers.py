@@ -40,7 +40,9 @@ async def create(session: AsyncSession, actor: Actor) -> Worker:
     return worker
 
 
-async def _owned(session: AsyncSession, actor: Actor, worker_id: uuid.UUID, *, admin_ok: bool) -> Worker:
+async def _owned(
+    session: AsyncSession, actor: Actor, worker_id: uuid.UUID, *, admin_ok: bool
+) -> Worker:
     worker = await session.get(Worker, worker_id)
     if worker is None:
         raise WorkerNotFound(f"Worker '{worker_id}' not found")
@@ -86,9 +88,9 @@ async def cleanup(session: AsyncSession, worker_ids: Sequence[uuid.UUID]) -> lis
     events.extend(task_views.status_events(failed.scalars().all()))
     linked = (
         await session.execute(
-            select(Job.id, Job.room_id).join(WorkerJob, WorkerJob.job_id == Job.id).where(
-                WorkerJob.worker_id.in_(ids)
-            )
+            select(Job.id, Job.room_id)
+            .join(WorkerJob, WorkerJob.job_id == Job.id)
+            .where(WorkerJob.worker_id.in_(ids))
         )
     ).all()
     provider_rooms = await session.execute(
@@ -104,7 +106,10 @@ async def cleanup(session: AsyncSession, worker_ids: Sequence[uuid.UUID]) -> lis
 
 def _summary_query() -> object:
     job_count = (
-        select(func.count()).where(WorkerJob.worker_id == Worker.id).correlate(Worker).scalar_subquery()
+        select(func.count())
+        .where(WorkerJob.worker_id == Worker.id)
+        .correlate(Worker)
+        .scalar_subquery()
     )
     return select(Worker, job_count.label("job_count")).order_by(
         Worker.created_at.desc(), Worker.id.desc()
@@ -117,7 +122,9 @@ async def list_all(session: AsyncSession, page: PageRequest) -> Page[WorkerSumma
     return Page([WorkerSummary(w, n) for w, n in rows], total, page.limit, page.offset)
 
 
-async def list_for_room(session: AsyncSession, room_id: str, page: PageRequest) -> Page[WorkerSummary]:
+async def list_for_room(
+    session: AsyncSession, room_id: str, page: PageRequest
+) -> Page[WorkerSummary]:
     """Distinct workers linked to the non-deleted jobs visible from the room."""
     validate_room_id(room_id)
     visible = (

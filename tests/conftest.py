@@ -1,0 +1,229 @@
+"""Shared fixtures: a fresh migrated database per test on SQLite and on PostgreSQL, the app
+built with create_app(Settings(...)), and an HTTP client over ASGI.
+
+PostgreSQL comes from JOBSERVER_TEST_POSTGRES_URL, Redis from JOBSERVER_TEST_REDIS_URL.
+With JOBSERVER_TEST_REQUIRE_SERVICES=1 an unreachable service fails the run; without it
+the tests needing it are skipped with one summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from app.db import migrate
+from app.db.session import make_engine
+from app.main import create_app
+from app.settings import Settings
+from app.state import Core
+
+PG_URL = os.environ.get(
+    "JOBSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("JOBSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REQUIRE_SERVICES = os.environ.get("JOBSERVER_TEST_REQUIRE_SERVICES") == "1"
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password"
+BACKENDS = ("sqlite", "postgresql")
+
+_unavailable: dict[str, str] = {}
+
+
+def _service_missing(name: str, reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{name} unreachable ({reason}) and JOBSERVER_TEST_REQUIRE_SERVICES=1")
+    _unavailable[name] = reason
+    pytest.skip(f"{name} unreachable")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for name, reason in _unavailable.items():
+        terminalreporter.write_line(
+            f"SKIPPED all {name} variants: {name} unreachable ({reason}); "
+            "set JOBSERVER_TEST_REQUIRE_SERVICES=1 to make this an error"
+        )
+
+
+def _pg_url(database: str) -> str:
+    return make_url(PG_URL).set(database=database).render_as_string(hide_password=False)
+
+
+async def _pg_admin(statement: str) -> None:
+    engine = make_engine(PG_URL)
+    try:
+        async with engine.connect() as connection:
+            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+@dataclass
+class Templates:
+    """Migrated template databases, cloned per test."""
+
+    sqlite_file: Path | None = None
+    pg_name: str | None = None
+    pg_error: str | None = None
+
+
+@pytest.fixture(scope="session")
+async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Templates]:
+    found = Templates()
+    base = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite+aiosqlite:///{base}")
+    await migrate.upgrade_async(engine)
+    await engine.dispose()
+    found.sqlite_file = base
+    name = f"jobserver_tpl_{os.getpid()}"
+    try:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        engine = make_engine(_pg_url(name))
+        await migrate.upgrade_async(engine)
+        await engine.dispose()
+        found.pg_name = name
+    except (OSError, Exception) as exc:
+        found.pg_error = f"{type(exc).__name__}: {exc}"
+    yield found
+    if found.pg_name:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{found.pg_name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(backend: str, templates: Templates, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh database cloned from the migrated template."""
+    if backend == "sqlite":
+        assert templates.sqlite_file is not None
+        target = tmp_path / "jobserver.db"
+        shutil.copyfile(templates.sqlite_file, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    if templates.pg_name is None:
+        _service_missing("PostgreSQL", templates.pg_error or "unknown")
+    name = f"jobserver_t_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """A Redis database index of its own, flushed before the test."""
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.flushdb()
+    except Exception as exc:
+        await client.aclose()
+        _service_missing("Redis", f"{type(exc).__name__}: {exc}")
+    yield REDIS_URL
+    await client.flushdb()
+    await client.aclose()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": TEST_SECRET,
+        "default_admin_email": ADMIN_EMAIL,
+        "default_admin_password": ADMIN_PASSWORD,
+        "background_enabled": False,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to tune the app's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(database_url, tmp_path / "data", **settings_overrides)
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[Any]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+def core(app: Any) -> Core:
+    found: Core = app.state.core
+    return found
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> str:
+    response = await client.post(
+        "/v1/auth/jwt/login", data={"username": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    return bearer(await login(client, ADMIN_EMAIL, ADMIN_PASSWORD))
+
+
+@pytest.fixture
+async def user_headers(client: httpx.AsyncClient, core: Core) -> dict[str, str]:
+    """An operator: the role self-registered users get."""
+    return await headers_for(client, core, "user@example.com", "operator")
+
+
+@pytest.fixture
+async def other_headers(client: httpx.AsyncClient, core: Core) -> dict[str, str]:
+    return await headers_for(client, core, "other@example.com", "operator")
+
+
+@pytest.fixture
+async def viewer_headers(client: httpx.AsyncClient, core: Core) -> dict[str, str]:
+    return await headers_for(client, core, "viewer@example.com", "viewer")
+
+
+async def headers_for(
+    client: httpx.AsyncClient, core: Core, email: str, role: str
+) -> dict[str, str]:
+    from tests.factories import make_user
+
+    async with core.sessionmaker() as session:
+        await make_user(session, email, role=role)
+        await session.commit()
+    return bearer(await login(client, email, "password"))
