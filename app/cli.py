@@ -200,3 +200,7 @@ def config() -> None:
     """Print the effective settings, secrets masked."""
     for name, value in masked_items(_settings()):
         typer.echo(f"{name}={value}")
+
+
+if __name__ == "__main__":
+    app()

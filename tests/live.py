@@ -1,0 +1,144 @@
+"""A real `jobserver serve` subprocess for end-to-end tests, and the small ApiManager the
+zndraw-joblib client needs to talk to it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_SECRET
+
+STARTUP_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def token(self, email: str = ADMIN_EMAIL, password: str = ADMIN_PASSWORD) -> str:
+        response = httpx.post(
+            f"{self.url}/v1/auth/jwt/login", data={"username": email, "password": password}
+        )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def register_user(self, email: str, password: str = "password") -> str:
+        """A fresh operator account (self-registration); returns its token."""
+        response = httpx.post(
+            f"{self.url}/v1/auth/register", json={"email": email, "password": password}
+        )
+        assert response.status_code == 201, response.text
+        return self.token(email, password)
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBSERVER_")}
+    env.update(
+        JOBSERVER_DATABASE_URL=database_url,
+        JOBSERVER_DATA_DIR=str(data_dir),
+        JOBSERVER_SECRET_KEY=TEST_SECRET,
+        JOBSERVER_DEFAULT_ADMIN_EMAIL=ADMIN_EMAIL,
+        JOBSERVER_DEFAULT_ADMIN_PASSWORD=ADMIN_PASSWORD,
+        JOBSERVER_LOG_LEVEL="warning",
+    )
+    env.update(extra)
+    return env
+
+
+def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> LiveServer:
+    """Start `jobserver serve` and wait until /health answers."""
+    port = port or free_port()
+    log = log_path.open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, env)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{server.log()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/health", timeout=1).status_code == 200:
+                return server
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError(f"server did not start:\n{server.log()}")
+
+
+@contextlib.contextmanager
+def live_server(
+    database_url: str, data_dir: Path, port: int | None = None, **extra: str
+) -> Iterator[LiveServer]:
+    server = start_server(
+        server_env(database_url, data_dir, **extra), data_dir / "server.log", port
+    )
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+class ApiManager:
+    """What zndraw-joblib's JobManager expects from its host (CLIENT.md, Plumbing)."""
+
+    def __init__(self, base_url: str, token: str) -> None:
+        self.http = httpx.Client(timeout=30)
+        self._base_url = base_url
+        self._token = token
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def get_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def raise_for_status(self, response: httpx.Response) -> None:
+        if response.status_code < 400:
+            return
+        detail = response.text
+        if response.status_code == 404:
+            raise KeyError(detail)
+        if response.status_code in (401, 403):
+            raise PermissionError(detail)
+        if response.status_code in (409, 422):
+            raise ValueError(detail)
+        response.raise_for_status()
+
+    def close(self) -> None:
+        self.http.close()
