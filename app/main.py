@@ -14,6 +14,7 @@ from app.api import auth, health, jobs, problems, tasks, workers
 from app.db.session import make_engine, make_sessionmaker
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
+from app.services.actor_cache import ActorCache
 from app.settings import Settings
 from app.state import Core
 
@@ -26,13 +27,15 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
+    actor_cache = ActorCache(settings.auth_cache_seconds)
     core = Core(
         settings=settings,
         secret=secret,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=make_sessionmaker(engine, info={"actor_cache": actor_cache}),
         notifier=notifier,
         publisher=Publisher(notifier),
+        actor_cache=actor_cache,
         redis=redis,
     )
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     default_admin_password: SecretStr | None = Field(None, description="Password of that admin")
     token_lifetime_seconds: int = Field(3600, ge=1, description="Lifetime of login tokens")
     allow_registration: bool = Field(True, description="Allow POST /v1/auth/register")
+    auth_cache_seconds: float = Field(
+        1.0, ge=0, description="Reuse a token's user lookup this long (0 = every request)"
+    )
     # --- serving -------------------------------------------------------------
     host: str = Field("127.0.0.1", description="Bind address of `jobserver serve`")
     port: int = Field(8000, ge=0, le=65535, description="Port of `jobserver serve`")

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.notify import TaskNotifier
 from app.realtime.publisher import Publisher
+from app.services.actor_cache import ActorCache
 from app.settings import Settings
 
 
@@ -22,6 +23,7 @@ class Core:
     sessionmaker: async_sessionmaker[AsyncSession]
     notifier: TaskNotifier
     publisher: Publisher
+    actor_cache: ActorCache = field(default_factory=lambda: ActorCache(0))
     redis: Redis | None = None
     internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -47,11 +47,18 @@ async def current_actor(
     core: CoreDep, session: Session, token: Annotated[str | None, Depends(oauth2)]
 ) -> Actor:
     """The caller: a valid token naming an existing active user, else 401."""
-    user_id = tokens.read_subject(token, core.secret) if token else None
+    if not token:
+        raise NotAuthenticated("Unauthorized")
+    cached = core.actor_cache.get(token)
+    if cached is not None:
+        return cached
+    user_id = tokens.read_subject(token, core.secret)
     user = await users.get_active(session, user_id) if user_id else None
     if user is None:
         raise NotAuthenticated("Unauthorized")
-    return users.actor_of(user)
+    actor = users.actor_of(user)
+    core.actor_cache.put(token, actor)
+    return actor
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

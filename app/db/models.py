@@ -201,9 +201,15 @@ class Provider(Base):
 
 @event.listens_for(Session, "before_flush")
 def _keep_role_and_superuser_in_step(session: Session, *_: object) -> None:
-    """fastapi-users writes `is_superuser`, our services write `role`: keep them equal."""
-    for obj in list(session.new) + list(session.dirty):
+    """fastapi-users writes `is_superuser`, our services write `role`: keep them equal.
+    Any user change also clears the session's actor cache (services/actor_cache.py)."""
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
         if not isinstance(obj, User):
+            continue
+        cache = session.info.get("actor_cache")
+        if cache is not None:
+            cache.clear()
+        if obj in session.deleted:
             continue
         state = inspect(obj)
         if obj in session.new and obj.role is None:
