@@ -1,0 +1,31 @@
+"""Extensions only the tests load (through JOBSERVER_INTERNAL_EXTENSIONS)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter as Tally
+from typing import Any, ClassVar
+
+from app.internal.extensions import Extension
+
+
+class Counter(Extension):
+    """Counts its runs per task, slowly enough for a second delivery to overlap."""
+
+    category: ClassVar[str] = "analysis"
+    runs: ClassVar[Tally[uuid.UUID]] = Tally()
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)
+        Counter.runs[vis.task_id] += 1
+        return None
+
+
+class Boom(Extension):
+    """Always raises."""
+
+    category: ClassVar[str] = "analysis"
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
