@@ -71,5 +71,11 @@ class Publisher:
             for e in events
             if isinstance(e, TaskChanged) and e.internal and e.status == "claimed"
         ]
-        if waiting:
-            await self.publish(await self.dispatcher.dispatch(waiting))
+        if not waiting:
+            return
+        try:
+            failed = await self.dispatcher.dispatch(waiting)
+        except Exception:  # the tasks are committed: the leader's repair pass re-sends them
+            log.exception("could not dispatch internal tasks")
+            return
+        await self.publish(failed)
