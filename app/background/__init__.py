@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -13,6 +14,10 @@ from app.background.sweeper import run_forever
 from app.realtime.publisher import Publisher
 from app.settings import Settings
 
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 10.0
+
 
 @contextlib.asynccontextmanager
 async def running(
@@ -20,13 +25,17 @@ async def running(
 ) -> AsyncIterator[None]:
     """The loops run (on the leader) while the context is open."""
     leader = leaders.for_database(settings.effective_database_url)
+    stop = asyncio.Event()
     loop = asyncio.create_task(
-        run_forever(settings, sessionmaker, publisher, leader), name="background"
+        run_forever(settings, sessionmaker, publisher, leader, stop), name="background"
     )
     try:
         yield
     finally:
-        loop.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await loop
+        # Let a running pass finish its transaction rather than cut it off mid-query.
+        stop.set()
+        try:
+            await asyncio.wait_for(loop, STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("background pass did not finish in %ss; cancelled", STOP_TIMEOUT)
         await leader.release()

@@ -7,6 +7,7 @@ Pass functions run in the caller's transaction and return what to publish after 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -126,11 +127,16 @@ async def run_forever(
     sessionmaker: async_sessionmaker[AsyncSession],
     publisher: Publisher,
     leader: Leader,
+    stop: asyncio.Event | None = None,
 ) -> None:
     """Every interval (the first one interval after start): if leader, one pass. A failing
-    pass is logged and the loop goes on."""
+    pass is logged and the loop goes on. Setting `stop` ends it between passes."""
+    stop = stop or asyncio.Event()
     while True:
-        await asyncio.sleep(settings.sweeper_interval_seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.sweeper_interval_seconds)
+        if stop.is_set():
+            return
         try:
             if await leader.lead():
                 await run_pass(settings, sessionmaker, publisher)

@@ -21,7 +21,12 @@ TaskHandles = dict[str, AsyncTaskiqDecoratedTask[Any, None]]
 def make_broker(redis_url: str | None) -> AsyncBroker:
     if redis_url is None:
         return InMemoryBroker()
-    broker: AsyncBroker = ListQueueBroker(redis_url, queue_name=QUEUE_NAME)
+    # BRPOP blocks until a message comes. redis-py's default 5 s socket timeout would cut
+    # it off on an idle queue, crash the taskiq worker, and could drop a message popped
+    # just as the client gave up; keepalive still notices a dead connection.
+    broker: AsyncBroker = ListQueueBroker(
+        redis_url, queue_name=QUEUE_NAME, socket_timeout=None, socket_keepalive=True
+    )
     return broker
 
 

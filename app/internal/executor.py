@@ -12,8 +12,11 @@ import uuid
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db.dialect import dialect_name
+from app.db.models import Task
 from app.errors import InvalidTaskTransition, TaskNotFound
 from app.internal.extensions import RunContext, full_name
 from app.realtime.publisher import Publisher
@@ -64,6 +67,7 @@ class Executor:
         """One transition, committed and published. False when the state machine refuses
         it (cancelled, timed out by the sweeper, or already taken by another delivery)."""
         async with self.sessionmaker() as session:
+            await _lock_on_sqlite(session, task_id)
             try:
                 _, events = await tasks.update_status(session, SYSTEM_ACTOR, task_id, status, error)
             except (InvalidTaskTransition, TaskNotFound):
@@ -71,3 +75,11 @@ class Executor:
             await session.commit()
         await self.publisher.publish(events)
         return True
+
+
+async def _lock_on_sqlite(session: AsyncSession, task_id: uuid.UUID) -> None:
+    """SQLite reads outside a transaction, so two worker processes could both read
+    `claimed` and both run the task. A no-op write first takes SQLite's single writer lock
+    for the whole transaction: the role FOR UPDATE plays on PostgreSQL."""
+    if dialect_name(session) == "sqlite":
+        await session.execute(update(Task).where(Task.id == task_id).values(status=Task.status))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from taskiq import AsyncBroker
+from taskiq import AsyncBroker, InMemoryBroker
 
 from app.internal import broker as brokers
 from app.internal import extensions as extension_loader
@@ -17,6 +19,8 @@ from app.internal.executor import Executor
 from app.internal.registration import sync_jobs
 from app.realtime.publisher import Publisher
 from app.settings import Settings
+
+DRAIN_SECONDS = 5.0
 
 
 @dataclass
@@ -58,4 +62,9 @@ async def serving(
         yield dispatcher
     finally:
         publisher.dispatcher = None
+        if isinstance(internal.broker, InMemoryBroker):
+            # In-process tasks get a moment to finish; one still running after that stays
+            # `running` until the stuck-task rule fails it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(internal.broker.wait_all(), DRAIN_SECONDS)
         await internal.broker.shutdown()
