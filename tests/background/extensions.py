@@ -7,6 +7,9 @@ import uuid
 from collections import Counter as Tally
 from typing import Any, ClassVar
 
+from zndraw_joblib.client import Category
+from zndraw_joblib.client import Extension as ZnExtension
+
 from app.internal.extensions import Extension
 
 
@@ -29,3 +32,19 @@ class Boom(Extension):
 
     def run(self, vis: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
+
+
+class Measure(ZnExtension):
+    """A zndraw-joblib Extension, accepted as it is."""
+
+    category: ClassVar[Category] = Category.ANALYSIS
+    size: int = 1
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        return self.size
+
+
+class Misfiled(Extension):
+    """A category outside the allow-list."""
+
+    category: ClassVar[str] = "filesystem"
