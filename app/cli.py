@@ -1,4 +1,4 @@
-"""The `jobserver` command: serve, db, users, token, config. Each command delegates."""
+"""The `jobserver` command: serve, worker, db, users, token, config. Each command delegates."""
 
 from __future__ import annotations
 
@@ -90,6 +90,20 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=True,
     )
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Run taskiq worker processes for @internal jobs (needs JOBSERVER_REDIS_URL)."""
+    from app.internal import worker as internal_worker
+
+    try:
+        status = internal_worker.run(_settings(), concurrency)
+    except StartupRefused as exc:
+        _fail(str(exc))
+    raise typer.Exit(code=status or 0)
 
 
 @db_app.command("upgrade")

@@ -9,9 +9,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from app import bootstrap
+from app import background, bootstrap
 from app.api import auth, health, jobs, problems, tasks, workers
 from app.db.session import make_engine, make_sessionmaker
+from app.internal import runtime as internal_runtime
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
 from app.services.actor_cache import ActorCache
@@ -38,6 +39,8 @@ def create_app(settings: Settings) -> FastAPI:
         actor_cache=actor_cache,
         redis=redis,
     )
+    internal = internal_runtime.build(settings, core.sessionmaker, core.publisher)
+    core.internal_jobs = internal.names
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +52,13 @@ def create_app(settings: Settings) -> FastAPI:
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
+            await stack.enter_async_context(
+                internal_runtime.serving(internal, core.sessionmaker, core.publisher)
+            )
+            if settings.background_enabled:
+                await stack.enter_async_context(
+                    background.running(settings, core.sessionmaker, core.publisher)
+                )
             yield
 
     app = FastAPI(

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Socket.IO: wait this long before cleaning up a gone worker"
     )
     background_enabled: bool = Field(True, description="Run the sweeper loop in this process")
+    # --- @internal jobs ------------------------------------------------------
+    internal_extensions: str | None = Field(
+        None,
+        description="Comma-separated pkg.module:Class of server-side extensions; "
+        "unset = the examples (Echo, Sleep) when there is no Redis, none otherwise",
+    )
+    internal_dispatch_grace_seconds: float = Field(
+        15.0, ge=0, description="Re-send an @internal task not picked up within this time"
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(

@@ -6,6 +6,7 @@ A failed emit is logged and never fails the request (EVENTS.md).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -20,10 +21,22 @@ class Emitter(Protocol):
     async def emit(self, event: str, data: Any = None, *, room: str | None = None) -> None: ...
 
 
+class InternalDispatch(Protocol):
+    """Sends committed @internal tasks to their executor; returns events of failed sends."""
+
+    async def dispatch(self, task_ids: Iterable[uuid.UUID]) -> list[Event]: ...
+
+
 class Publisher:
-    def __init__(self, notifier: TaskNotifier, emitter: Emitter | None = None) -> None:
+    def __init__(
+        self,
+        notifier: TaskNotifier,
+        emitter: Emitter | None = None,
+        dispatcher: InternalDispatch | None = None,
+    ) -> None:
         self.notifier = notifier
         self.emitter = emitter
+        self.dispatcher = dispatcher
 
     async def publish(self, events: Iterable[Event]) -> None:
         unique = dedupe(events)
@@ -35,6 +48,10 @@ class Publisher:
                 await self.notifier.publish(finished)
             except Exception:
                 log.exception("could not publish task wake-ups")
+        await self._emit(unique)
+        await self._dispatch(unique)
+
+    async def _emit(self, unique: list[Event]) -> None:
         if self.emitter is None:
             return
         for event in unique:
@@ -44,3 +61,21 @@ class Publisher:
                 await self.emitter.emit(event.event_name, event.payload(), room=event.room)
             except Exception:
                 log.exception("could not emit %s to %s", event.event_name, event.room)
+
+    async def _dispatch(self, events: list[Event]) -> None:
+        """@internal tasks that just became `claimed` go to the broker, after commit."""
+        if self.dispatcher is None:
+            return
+        waiting = [
+            e.task_id
+            for e in events
+            if isinstance(e, TaskChanged) and e.internal and e.status == "claimed"
+        ]
+        if not waiting:
+            return
+        try:
+            failed = await self.dispatcher.dispatch(waiting)
+        except Exception:  # the tasks are committed: the leader's repair pass re-sends them
+            log.exception("could not dispatch internal tasks")
+            return
+        await self.publish(failed)

@@ -1,0 +1,144 @@
+"""The sweeper: stale workers, stuck @internal tasks, lost @internal dispatches.
+
+Pass functions run in the caller's transaction and return what to publish after commit;
+`run_forever` is the loop a server runs while it is the leader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.background.leader import Leader
+from app.db.models import Task, Worker
+from app.db.types import utcnow
+from app.realtime.publisher import Publisher
+from app.services import task_views, workers
+from app.services.events import Event
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INTERNAL_TIMEOUT = "Internal worker timeout"
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    """The database's clock (DESIGN: time is the database's)."""
+    now = await session.scalar(select(utcnow()))
+    assert now is not None
+    return now
+
+
+async def sweep_stale_workers(session: AsyncSession, older_than: timedelta) -> list[Event]:
+    """Workers without a heartbeat for `older_than` get the DELETE /workers cascade, all in
+    the caller's one transaction (BACKGROUND.md §1, pass 1)."""
+    threshold = await db_now(session) - older_than
+    stale = (
+        await session.execute(select(Worker.id).where(Worker.last_heartbeat < threshold))
+    ).scalars()
+    ids = list(stale)
+    if ids:
+        log.info("sweeping %d stale worker(s)", len(ids))
+    return await workers.cleanup(session, ids)
+
+
+async def fail_stuck_internal_tasks(session: AsyncSession, older_than: timedelta) -> list[Event]:
+    """@internal tasks claimed or running for longer than `older_than` (from start, else from
+    creation) fail with "Internal worker timeout" (pass 2). External tasks are never timed
+    out here: their workers' heartbeats govern them."""
+    threshold = await db_now(session) - older_than
+    result = await session.execute(
+        update(Task)
+        .where(
+            Task.internal.is_(True),
+            Task.status.in_(["claimed", "running"]),
+            func.coalesce(Task.started_at, Task.created_at) < threshold,
+        )
+        .values(status="failed", completed_at=utcnow(), error=INTERNAL_TIMEOUT)
+        .returning(Task)
+        .execution_options(synchronize_session=False)
+    )
+    return task_views.status_events(result.scalars().all())
+
+
+async def take_lost_dispatches(session: AsyncSession, grace: timedelta) -> list[uuid.UUID]:
+    """@internal tasks dispatched more than `grace` ago and never started: their broker
+    message may be lost. Their `claimed_at` moves to now, so each is re-sent once per
+    grace period even when the queue is merely slow (the executor drops duplicates)."""
+    threshold = await db_now(session) - grace
+    result = await session.execute(
+        update(Task)
+        .where(
+            Task.internal.is_(True),
+            Task.status == "claimed",
+            Task.worker_id.is_(None),
+            Task.started_at.is_(None),
+            Task.claimed_at < threshold,
+        )
+        .values(claimed_at=utcnow())
+        .returning(Task.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
+async def run_pass(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
+) -> None:
+    """One sweep: each pass commits on its own, then publishes its events."""
+    async with sessionmaker() as session:
+        events = await sweep_stale_workers(
+            session, timedelta(seconds=settings.worker_timeout_seconds)
+        )
+        await session.commit()
+    await publisher.publish(events)
+    async with sessionmaker() as session:
+        events = await fail_stuck_internal_tasks(
+            session, timedelta(seconds=settings.internal_task_timeout_seconds)
+        )
+        await session.commit()
+    await publisher.publish(events)
+    await redispatch_lost(settings, sessionmaker, publisher)
+
+
+async def redispatch_lost(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
+) -> None:
+    if publisher.dispatcher is None:
+        return
+    async with sessionmaker() as session:
+        lost = await take_lost_dispatches(
+            session, timedelta(seconds=settings.internal_dispatch_grace_seconds)
+        )
+        await session.commit()
+    if lost:
+        log.info("re-sending %d @internal task(s) never picked up", len(lost))
+        await publisher.publish(await publisher.dispatcher.dispatch(lost))
+
+
+async def run_forever(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publisher: Publisher,
+    leader: Leader,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Every interval (the first one interval after start): if leader, one pass. A failing
+    pass is logged and the loop goes on. Setting `stop` ends it between passes."""
+    stop = stop or asyncio.Event()
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.sweeper_interval_seconds)
+        if stop.is_set():
+            return
+        try:
+            if await leader.lead():
+                await run_pass(settings, sessionmaker, publisher)
+        except Exception:
+            log.exception("background pass failed; next try in one interval")

@@ -1,0 +1,70 @@
+"""Wires @internal jobs into a process: extensions, broker, executor, dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from taskiq import AsyncBroker, InMemoryBroker
+
+from app.internal import broker as brokers
+from app.internal import extensions as extension_loader
+from app.internal.dispatch import Dispatcher
+from app.internal.executor import Executor
+from app.internal.registration import sync_jobs
+from app.realtime.publisher import Publisher
+from app.settings import Settings
+
+DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class InternalJobs:
+    extensions: list[type[BaseModel]]
+    broker: AsyncBroker
+    handles: brokers.TaskHandles
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.handles)
+
+
+def build(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
+) -> InternalJobs:
+    """Load the extensions and register them on a broker. Raises StartupRefused."""
+    extensions = extension_loader.load(settings)
+    broker = brokers.make_broker(settings.redis_url)
+    handles = brokers.register(broker, extensions, Executor(sessionmaker, publisher))
+    return InternalJobs(extensions, broker, handles)
+
+
+@asynccontextmanager
+async def serving(
+    internal: InternalJobs,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publisher: Publisher,
+) -> AsyncIterator[Dispatcher]:
+    """In the server: the Job rows exist, the broker is up, and committed @internal tasks
+    are dispatched by the publisher."""
+    async with sessionmaker() as session:
+        await sync_jobs(session, internal.extensions)
+        await session.commit()
+    await internal.broker.startup()
+    dispatcher = Dispatcher(sessionmaker, internal.handles)
+    publisher.dispatcher = dispatcher
+    try:
+        yield dispatcher
+    finally:
+        publisher.dispatcher = None
+        if isinstance(internal.broker, InMemoryBroker):
+            # In-process tasks get a moment to finish; one still running after that stays
+            # `running` until the stuck-task rule fails it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(internal.broker.wait_all(), DRAIN_SECONDS)
+        await internal.broker.shutdown()

@@ -1,0 +1,50 @@
+"""Extensions only the tests load (through JOBSERVER_INTERNAL_EXTENSIONS)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter as Tally
+from typing import Any, ClassVar
+
+from zndraw_joblib.client import Category
+from zndraw_joblib.client import Extension as ZnExtension
+
+from app.internal.extensions import Extension
+
+
+class Counter(Extension):
+    """Counts its runs per task, slowly enough for a second delivery to overlap."""
+
+    category: ClassVar[str] = "analysis"
+    runs: ClassVar[Tally[uuid.UUID]] = Tally()
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        time.sleep(0.2)
+        Counter.runs[vis.task_id] += 1
+        return None
+
+
+class Boom(Extension):
+    """Always raises."""
+
+    category: ClassVar[str] = "analysis"
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+
+class Measure(ZnExtension):
+    """A zndraw-joblib Extension, accepted as it is."""
+
+    category: ClassVar[Category] = Category.ANALYSIS
+    size: int = 1
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        return self.size
+
+
+class Misfiled(Extension):
+    """A category outside the allow-list."""
+
+    category: ClassVar[str] = "filesystem"
