@@ -10,10 +10,11 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app import bootstrap
-from app.api import auth, health, jobs, problems, tasks, workers
+from app.api import auth, health, jobs, problems, providers, tasks, workers
 from app.db.session import make_engine, make_sessionmaker
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
+from app.results import MemoryResultBackend, RedisResultBackend, ResultBackend
 from app.settings import Settings
 from app.state import Core
 
@@ -26,6 +27,9 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
+    results: ResultBackend = (
+        RedisResultBackend(redis) if redis is not None else MemoryResultBackend()
+    )
     core = Core(
         settings=settings,
         secret=secret,
@@ -34,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         notifier=notifier,
         publisher=Publisher(notifier),
         redis=redis,
+        results=results,
     )
 
     @asynccontextmanager
@@ -46,6 +51,8 @@ def create_app(settings: Settings) -> FastAPI:
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
+            await results.start()
+            stack.push_async_callback(results.close)
             yield
 
     app = FastAPI(
@@ -61,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)
+    app.include_router(providers.router)
     return app
 
 
