@@ -26,19 +26,19 @@ def create_app(settings: Settings) -> FastAPI:
     secret = bootstrap.resolve_secret(settings)
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-    notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
     results: ResultBackend = (
         RedisResultBackend(redis) if redis is not None else MemoryResultBackend()
     )
+    notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
     core = Core(
         settings=settings,
         secret=secret,
+        results=results,
         engine=engine,
         sessionmaker=make_sessionmaker(engine),
         notifier=notifier,
         publisher=Publisher(notifier),
         redis=redis,
-        results=results,
     )
 
     @asynccontextmanager
@@ -49,10 +49,10 @@ def create_app(settings: Settings) -> FastAPI:
                 stack.push_async_callback(redis.aclose)
             await bootstrap.prepare_schema(engine, settings)
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
-            await notifier.start()
-            stack.push_async_callback(notifier.stop)
             await results.start()
             stack.push_async_callback(results.close)
+            await notifier.start()
+            stack.push_async_callback(notifier.stop)
             yield
 
     app = FastAPI(
@@ -65,10 +65,10 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     auth.include(app, secret, settings.token_lifetime_seconds)
+    app.include_router(providers.router)
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)
-    app.include_router(providers.router)
     return app
 
 

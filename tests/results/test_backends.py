@@ -101,13 +101,18 @@ async def test_notify_wakes_a_waiter_with_the_stored_value(results: ResultBacken
 async def test_wait_racing_store_and_notify_never_misses_the_value(
     results: ResultBackend,
 ) -> None:
-    async def upload(key: str) -> None:
+    async def upload(key: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # shifts the upload across the waiter's check
         await results.store(key, b"v", 60)
         await results.notify_key(key)
 
-    for i in range(30):
+    # A lost wake-up would only be noticed at the waiter's deadline (60 s): the outer
+    # bound, far above any real latency, turns that into a failure instead.
+    for i in range(40):
         key = f"{KEY}:{i}"
-        got, _ = await asyncio.gather(results.wait_for_key(key, 10), upload(key))
+        got, _ = await asyncio.wait_for(
+            asyncio.gather(results.wait_for_key(key, 60), upload(key, i * 0.0001)), 10
+        )
         assert got == b"v"
 
 
