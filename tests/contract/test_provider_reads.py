@@ -69,10 +69,8 @@ async def upload(
     )
 
 
-async def dispatched(published: Recorder, count: int = 1) -> None:
-    async with asyncio.timeout(10):
-        while len(published.named("provider_request")) < count:
-            await asyncio.sleep(0.01)
+async def dispatched(published: Recorder) -> None:
+    await published.wait_for("provider_request")
 
 
 async def test_cache_hit_answers_stored_bytes_with_content_type_and_no_preference_applied(
