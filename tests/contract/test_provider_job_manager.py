@@ -58,7 +58,9 @@ def cache_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 @pytest.fixture
 def live(database_url: str, tmp_path: Path, cache_env: dict[str, str]) -> Iterator[LiveServer]:
-    with live_server(database_url, tmp_path / "data", **cache_env) as server:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with live_server(database_url, data_dir, **cache_env) as server:
         yield server
 
 
@@ -67,9 +69,7 @@ def serving(live: LiveServer) -> Iterator[str]:
     """A JobManager serving both providers in room r1; yields the user's token."""
     token = live.register_user("provider@example.com")
     sio = socketio.Client()
-    sio.connect(
-        live.url, auth={"token": token}, transports=["websocket"], wait_timeout=CONNECT_TIMEOUT
-    )
+    sio.connect(live.url, auth={"token": token}, wait_timeout=CONNECT_TIMEOUT)
     api = ApiManager(live.url, token)
     manager = JobManager(api, wrap(sio), heartbeat_interval=60.0)
     try:
