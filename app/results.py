@@ -107,7 +107,7 @@ class MemoryResultBackend:
     async def store(self, key: str, data: bytes, ttl: int) -> None:
         now = self._clock()
         self._purge(now)
-        self._values[key] = (bytes(data), now + ttl)
+        self._values[key] = (bytes(data), now + max(ttl, 1))  # as Redis: at least 1 s
 
     async def get(self, key: str) -> bytes | None:
         entry = self._values.get(key)
@@ -127,7 +127,7 @@ class MemoryResultBackend:
         expires = self._locks.get(key)
         if expires is not None and expires > now:
             return False
-        self._locks[key] = now + ttl
+        self._locks[key] = now + max(ttl, 1)
         return True
 
     async def release_inflight(self, key: str) -> None:

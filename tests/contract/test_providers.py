@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Any
@@ -91,6 +92,14 @@ async def test_reregister_is_200_keeps_id_and_overwrites(
     assert body["schema"] == {"v": 2}
     # No worker_id given: a new worker is auto-created even for an update.
     assert body["worker_id"] != first["worker_id"]
+
+
+async def test_concurrent_first_registrations_end_as_one_provider(
+    client: httpx.AsyncClient, user_headers: H
+) -> None:
+    responses = await asyncio.gather(*(register(client, user_headers) for _ in range(5)))
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in responses}) == 1
 
 
 async def test_register_with_own_worker_uses_it(client: httpx.AsyncClient, user_headers: H) -> None:
