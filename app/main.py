@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app import bootstrap
-from app.api import auth, health, jobs, problems, providers, tasks, workers
+from app.api import auth, health, jobs, problems, tasks, workers
+from app.api.providers import router as providers_router
 from app.db.session import make_engine, make_sessionmaker
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
@@ -65,7 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     auth.include(app, secret, settings.token_lifetime_seconds)
-    app.include_router(providers.router)
+    app.include_router(providers_router)
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)
