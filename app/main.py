@@ -11,10 +11,12 @@ from redis.asyncio import Redis
 
 from app import background, bootstrap
 from app.api import auth, health, jobs, problems, tasks, workers
+from app.api.providers import router as providers_router
 from app.db.session import make_engine, make_sessionmaker
 from app.internal import runtime as internal_runtime
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
+from app.results import MemoryResultBackend, RedisResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
 from app.settings import Settings
 from app.state import Core
@@ -27,11 +29,15 @@ def create_app(settings: Settings) -> FastAPI:
     secret = bootstrap.resolve_secret(settings)
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    results: ResultBackend = (
+        RedisResultBackend(redis) if redis is not None else MemoryResultBackend()
+    )
     notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
     actor_cache = ActorCache(settings.auth_cache_seconds)
     core = Core(
         settings=settings,
         secret=secret,
+        results=results,
         engine=engine,
         sessionmaker=make_sessionmaker(engine, info={"actor_cache": actor_cache}),
         notifier=notifier,
@@ -50,6 +56,8 @@ def create_app(settings: Settings) -> FastAPI:
                 stack.push_async_callback(redis.aclose)
             await bootstrap.prepare_schema(engine, settings)
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
+            await results.start()
+            stack.push_async_callback(results.close)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
             await stack.enter_async_context(
@@ -71,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
     problems.install(app)
     app.include_router(health.router)
     auth.include(app, secret, settings.token_lifetime_seconds)
+    app.include_router(providers_router)
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)

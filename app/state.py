@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.notify import TaskNotifier
 from app.realtime.publisher import Publisher
+from app.results import MemoryResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
 from app.settings import Settings
 
@@ -27,3 +28,4 @@ class Core:
     redis: Redis | None = None
     internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
+    results: ResultBackend = field(default_factory=MemoryResultBackend)

@@ -1,0 +1,175 @@
+"""Providers: register, list, info, read (long-poll over the result cache), upload, delete."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request, Response, status
+from pydantic import AliasChoices, BaseModel, Field
+
+from app.api.deps import (
+    CoreDep,
+    CurrentActor,
+    PageQuery,
+    Session,
+    Settings,
+    Uow,
+    current_actor,
+    oauth2,
+)
+from app.api.schemas import Paginated, paginated
+from app.api.tasks import prefer_wait
+from app.db.models import Provider
+from app.services import providers
+from app.services.actors import Actor
+from app.services.providers import DEFAULT_CONTENT_TYPE, ProviderRegistration, ReadRequest
+
+router = APIRouter(prefix="/v1/joblib", tags=["providers"])
+
+
+async def actor_without_session(
+    core: CoreDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Actor:
+    """The caller, checked in a session of its own that is closed before the handler runs,
+    so a long read holds no database connection while it waits."""
+    async with core.sessionmaker() as session:
+        return await current_actor(core, session, token)
+
+
+SessionlessActor = Annotated[Actor, Depends(actor_without_session)]
+
+
+class ProviderRegisterRequest(BaseModel):
+    category: str
+    name: str
+    # The reference client sends `schema_`; others send `schema`. Prefer `schema`.
+    schema_: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("schema", "schema_")
+    )
+    content_type: str = DEFAULT_CONTENT_TYPE
+    worker_id: uuid.UUID | None = None
+
+
+class ProviderResponse(BaseModel):
+    id: uuid.UUID
+    room_id: str
+    category: str
+    name: str
+    full_name: str
+    schema_: dict[str, Any] = Field(serialization_alias="schema")
+    worker_id: uuid.UUID
+    created_at: datetime
+
+    @classmethod
+    def of(cls, provider: Provider) -> ProviderResponse:
+        return cls(
+            id=provider.id,
+            room_id=provider.room_id,
+            category=provider.category,
+            name=provider.name,
+            full_name=provider.full_name,
+            schema_=provider.schema_,
+            worker_id=provider.worker_id,
+            created_at=provider.created_at,
+        )
+
+
+@router.put("/rooms/{room_id}/providers", status_code=status.HTTP_201_CREATED)
+async def register_provider(
+    room_id: str,
+    body: ProviderRegisterRequest,
+    response: Response,
+    uow: Uow,
+    actor: CurrentActor,
+    settings: Settings,
+) -> ProviderResponse:
+    """Register a provider in a room: 201 when new, 200 when an existing registration
+    (same room, category and name) was updated; its id is kept."""
+    spec = ProviderRegistration(
+        body.category, body.name, body.schema_, body.content_type, body.worker_id
+    )
+    registered = await providers.register(
+        uow.session, actor, room_id, spec, settings.allowed_provider_categories
+    )
+    await uow.commit(registered.events)
+    response.status_code = status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK
+    return ProviderResponse.of(registered.provider)
+
+
+@router.get("/rooms/{room_id}/providers")
+async def list_providers(
+    room_id: str, session: Session, _: CurrentActor, page: PageQuery
+) -> Paginated[ProviderResponse]:
+    """Providers visible from the room: its own and @global ones, newest first."""
+    result = await providers.list_visible(session, room_id, page)
+    return Paginated[ProviderResponse].model_validate(paginated(result, ProviderResponse.of))
+
+
+# Routes ending in /info must be declared before the bare {provider_name:path} route.
+@router.get("/rooms/{room_id}/providers/{provider_name:path}/info")
+async def get_provider_info(
+    room_id: str, provider_name: str, session: Session, _: CurrentActor
+) -> ProviderResponse:
+    """One provider by its full name, with the schema exactly as registered."""
+    return ProviderResponse.of(await providers.resolve(session, room_id, provider_name))
+
+
+@router.get("/rooms/{room_id}/providers/{provider_name:path}", response_class=Response)
+async def read_provider(
+    room_id: str,
+    provider_name: str,
+    request: Request,
+    core: CoreDep,
+    _: SessionlessActor,
+    prefer: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Read from a provider; the query string is the read's parameters. Answers from the
+    cache, or asks the provider and waits (`Prefer: wait=N`, capped) for its upload;
+    504 with `Retry-After` when it does not answer in time."""
+    settings = core.settings
+    async with core.sessionmaker() as session:
+        provider = await providers.resolve(session, room_id, provider_name)
+    read = ReadRequest.of(provider, dict(request.query_params))
+    found = await providers.lookup(core.results, read, settings.provider_inflight_ttl_seconds)
+    if found.cached is not None:
+        return Response(found.cached, media_type=read.content_type)
+    await core.publisher.publish(found.events)
+    wait = prefer_wait(prefer)
+    timeout = providers.read_timeout(
+        wait, settings.provider_long_poll_default_seconds, settings.provider_long_poll_max_seconds
+    )
+    data = await providers.await_result(core.results, read, timeout, provider_name)
+    headers = {"Preference-Applied": f"wait={timeout}"} if wait is not None else None
+    return Response(data, media_type=read.content_type, headers=headers)
+
+
+@router.post("/providers/{provider_id}/results", status_code=status.HTTP_204_NO_CONTENT)
+async def upload_provider_result(
+    provider_id: uuid.UUID,
+    request: Request,
+    core: CoreDep,
+    actor: SessionlessActor,
+    x_request_hash: Annotated[str, Header()],
+) -> Response:
+    """Upload the result of a read (raw bytes, stored verbatim) for the request hash the
+    provider was sent; waiting reads answer with it."""
+    async with core.sessionmaker() as session:
+        provider = await providers.get_owned(
+            session, actor, provider_id, "Not authorized to upload results for this provider"
+        )
+    data = await request.body()
+    events = await providers.upload(
+        core.results, provider, x_request_hash, data, core.settings.provider_result_ttl_seconds
+    )
+    await core.publisher.publish(events)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_provider(provider_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> Response:
+    """Unregister a provider (owner or superuser). Its cached results expire on their own."""
+    events = await providers.delete_one(uow.session, actor, provider_id)
+    await uow.commit(events)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,272 @@
+"""Providers: register, list, resolve, delete, and reads/uploads through the result cache.
+
+DB functions take the session first and never commit; cache functions take the
+ResultBackend. Every function returns the events its caller publishes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.dialect import insert_ignoring_conflicts
+from app.db.models import Provider, Worker
+from app.errors import Forbidden, InvalidCategory, ProviderNotFound, ProviderTimeout, WorkerNotFound
+from app.results import ResultBackend
+from app.services import workers
+from app.services.actors import Actor
+from app.services.events import Event, ProviderRequest, ProviderResultReady, ProvidersInvalidate
+from app.services.pages import Page, PageRequest, fetch
+from app.services.rooms import (
+    GLOBAL_ROOM,
+    parse_full_name,
+    validate_room_id,
+    visible_provider_rooms,
+)
+
+DEFAULT_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class ProviderRegistration:
+    category: str
+    name: str
+    schema: dict[str, Any] = field(default_factory=dict)
+    content_type: str = DEFAULT_CONTENT_TYPE
+    worker_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    provider: Provider
+    created: bool
+    events: list[Event]
+
+
+async def register(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: str,
+    spec: ProviderRegistration,
+    allowed_categories: Sequence[str] | None,
+) -> Registered:
+    """PUT /rooms/{room}/providers, checks in the contract's order. Never commits.
+
+    [quirk] only @global needs a superuser: @internal is open to providers (REST.md).
+    """
+    validate_room_id(room_id)
+    actor.require_writer()
+    if room_id == GLOBAL_ROOM and not actor.is_superuser:
+        raise Forbidden("Admin required for @global provider registration")
+    if allowed_categories is not None and spec.category not in allowed_categories:
+        raise InvalidCategory(
+            f"Provider category '{spec.category}' not in allowed list: {list(allowed_categories)}"
+        )
+    worker = await _worker_for(session, actor, spec.worker_id)
+    provider, created = await _upsert(session, actor, room_id, spec, worker.id)
+    return Registered(provider, created, [ProvidersInvalidate(room_id)])
+
+
+async def _worker_for(session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None) -> Worker:
+    """The given worker if the caller owns it (else 404); absent, a new one, even when
+    the provider already exists (REST.md)."""
+    if worker_id is None:
+        return await workers.create(session, actor)
+    worker = await session.get(Worker, worker_id)
+    if worker is None or worker.user_id != actor.id:
+        raise WorkerNotFound(f"Worker '{worker_id}' not found or not owned by user")
+    return worker
+
+
+async def _upsert(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: str,
+    spec: ProviderRegistration,
+    worker_id: uuid.UUID,
+) -> tuple[Provider, bool]:
+    full_name = f"{room_id}:{spec.category}:{spec.name}"
+    # Insert-or-nothing first, so two first registrations racing end as one row.
+    created = await insert_ignoring_conflicts(
+        session,
+        Provider,
+        {
+            "id": uuid.uuid4(),
+            "room_id": room_id,
+            "category": spec.category,
+            "name": spec.name,
+            "full_name": full_name,
+            "schema_": spec.schema,
+            "content_type": spec.content_type,
+            "user_id": actor.id,
+            "worker_id": worker_id,
+        },
+    )
+    provider = await _by_full_name(session, full_name, lock=True)
+    assert provider is not None
+    if created:
+        return provider, True
+    if provider.user_id != actor.id and not actor.is_superuser:
+        raise Forbidden("Provider already registered by another user")
+    provider.schema_ = spec.schema
+    provider.content_type = spec.content_type
+    provider.worker_id = worker_id
+    provider.user_id = actor.id
+    await session.flush()
+    return provider, False
+
+
+async def _by_full_name(
+    session: AsyncSession, full_name: str, *, lock: bool = False
+) -> Provider | None:
+    query = select(Provider).where(Provider.full_name == full_name)
+    if lock:
+        query = query.with_for_update()
+    query = query.execution_options(populate_existing=True)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def list_visible(session: AsyncSession, room_id: str, page: PageRequest) -> Page[Provider]:
+    """@global lists only @global; any other room lists @global and itself."""
+    validate_room_id(room_id)
+    query = (
+        select(Provider)
+        .where(Provider.room_id.in_(visible_provider_rooms(room_id)))
+        .order_by(Provider.created_at.desc(), Provider.id.desc())
+    )
+    rows, total = await fetch(session, query, page)
+    return Page([row[0] for row in rows], total, page.limit, page.offset)
+
+
+async def resolve(session: AsyncSession, room_id: str, provider_name: str) -> Provider:
+    """The provider named `provider_name`, as seen from `room_id` (REST.md resolution).
+
+    [quirk] from @global every provider is visible, whatever its room.
+    """
+    validate_room_id(room_id)
+    parsed = parse_full_name(provider_name)
+    if parsed is None:
+        raise ProviderNotFound(f"Invalid provider name format: {provider_name}")
+    if room_id != GLOBAL_ROOM and parsed.room_id not in (GLOBAL_ROOM, room_id):
+        raise ProviderNotFound(f"Provider '{provider_name}' not accessible from room '{room_id}'")
+    provider = await _by_full_name(session, str(parsed))
+    if provider is None:
+        raise ProviderNotFound(f"Provider '{provider_name}' not found")
+    return provider
+
+
+async def get_owned(
+    session: AsyncSession, actor: Actor, provider_id: uuid.UUID, forbidden: str
+) -> Provider:
+    """The provider if the caller owns it or is a superuser; 404, else 403 `forbidden`."""
+    provider = await session.get(Provider, provider_id)
+    if provider is None:
+        raise ProviderNotFound(f"Provider '{provider_id}' not found")
+    if provider.user_id != actor.id and not actor.is_superuser:
+        raise Forbidden(forbidden)
+    return provider
+
+
+async def delete_one(session: AsyncSession, actor: Actor, provider_id: uuid.UUID) -> list[Event]:
+    """DELETE /providers/{id}. Cached results are left to expire. Never commits."""
+    provider = await get_owned(session, actor, provider_id, "Provider belongs to different user")
+    room_id = provider.room_id
+    await session.delete(provider)
+    await session.flush()
+    return [ProvidersInvalidate(room_id)]
+
+
+# --- reads and uploads through the result cache ------------------------------------------
+
+
+def canonical_params(params: Mapping[str, str]) -> str:
+    """The one JSON spelling of read parameters: keys sorted, no spaces, ASCII-escaped.
+    The hash and the provider_request payload both come from it (REST.md read, step 2)."""
+    return json.dumps(dict(params), sort_keys=True, separators=(",", ":"))
+
+
+def request_hash(canonical: str) -> str:
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def result_key(full_name: str, request_hash: str) -> str:
+    return f"provider-result:{full_name}:{request_hash}"
+
+
+def inflight_key(full_name: str, request_hash: str) -> str:
+    return f"provider-inflight:{full_name}:{request_hash}"
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """One read of one provider with its parameters, as the cache sees it."""
+
+    full_name: str
+    content_type: str
+    params: str
+    request_hash: str
+
+    @classmethod
+    def of(cls, provider: Provider, params: Mapping[str, str]) -> ReadRequest:
+        canonical = canonical_params(params)
+        return cls(provider.full_name, provider.content_type, canonical, request_hash(canonical))
+
+    @property
+    def result_key(self) -> str:
+        return result_key(self.full_name, self.request_hash)
+
+    @property
+    def inflight_key(self) -> str:
+        return inflight_key(self.full_name, self.request_hash)
+
+
+@dataclass(frozen=True)
+class Lookup:
+    cached: bytes | None
+    events: list[Event]
+
+
+async def lookup(results: ResultBackend, read: ReadRequest, inflight_ttl: int) -> Lookup:
+    """A cache hit, or a miss with provider_request to publish if this read won the
+    in-flight lock. The lock is never released on timeout: it expires, so reads within
+    its TTL do not dispatch again (REST.md read, step 5)."""
+    cached = await results.get(read.result_key)
+    if cached is not None:
+        return Lookup(cached, [])
+    if not await results.acquire_inflight(read.inflight_key, inflight_ttl):
+        return Lookup(None, [])
+    return Lookup(None, [ProviderRequest(read.request_hash, read.full_name, read.params)])
+
+
+def read_timeout(prefer_wait: int | None, default: int, maximum: int) -> int:
+    """Prefer: wait=N (0 allowed) capped at `maximum`; without it, `default`."""
+    return default if prefer_wait is None else min(prefer_wait, maximum)
+
+
+async def await_result(
+    results: ResultBackend, read: ReadRequest, wait_seconds: int, provider_name: str
+) -> bytes:
+    """The uploaded result, or ProviderTimeout (504) naming the provider as the path did."""
+    data = await results.wait_for_key(read.result_key, wait_seconds)
+    if data is None:
+        raise ProviderTimeout(f"Provider '{provider_name}' did not respond within {wait_seconds}s")
+    return data
+
+
+async def upload(
+    results: ResultBackend, provider: Provider, request_hash: str, data: bytes, ttl: int
+) -> list[Event]:
+    """Store the raw bytes verbatim, then release the lock, then wake waiters, in the
+    contract's order (BACKGROUND.md §3). The hash is not checked against any request."""
+    full_name = provider.full_name
+    await results.store(result_key(full_name, request_hash), data, ttl)
+    await results.release_inflight(inflight_key(full_name, request_hash))
+    await results.notify_key(result_key(full_name, request_hash))
+    return [ProviderResultReady(full_name, request_hash, provider.room_id)]
