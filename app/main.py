@@ -13,6 +13,8 @@ from app import bootstrap
 from app.api import auth, health, jobs, problems, tasks, workers
 from app.db.session import make_engine, make_sessionmaker
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
+from app.realtime import server as realtime_server
+from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.settings import Settings
 from app.state import Core
@@ -26,15 +28,21 @@ def create_app(settings: Settings) -> FastAPI:
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
+    sio = realtime_server.make_server(settings)
+    publisher = Publisher(notifier, sio)
+    sessionmaker = make_sessionmaker(engine)
+    presence = Presence(sessionmaker, publisher, settings.disconnect_grace_seconds, redis)
     core = Core(
         settings=settings,
         secret=secret,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine),
+        sessionmaker=sessionmaker,
         notifier=notifier,
-        publisher=Publisher(notifier),
+        publisher=publisher,
         redis=redis,
+        presence=presence,
     )
+    realtime = realtime_server.Realtime(sio, presence, sessionmaker, secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +54,8 @@ def create_app(settings: Settings) -> FastAPI:
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
+            await realtime.start()
+            stack.push_async_callback(realtime.stop)
             yield
 
     app = FastAPI(
@@ -61,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)
+    app.mount("/socket.io", realtime_server.asgi_app(sio))
     return app
 
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.notify import TaskNotifier
+from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.settings import Settings
 
@@ -23,5 +24,6 @@ class Core:
     notifier: TaskNotifier
     publisher: Publisher
     redis: Redis | None = None
+    presence: Presence | None = None
     internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
