@@ -21,7 +21,7 @@ from app.services import tokens
 from tests.conftest import BACKENDS, TEST_SECRET, Templates, _pg_admin, _pg_url, _service_missing
 from tests.live import LiveServer, live_server
 
-GRACE_SECONDS = 3.0
+GRACE_SECONDS = 2.0
 JOIN_SETTLE_SECONDS = 0.3  # a join is a fire-and-forget emit; let the server process it
 
 
@@ -155,6 +155,16 @@ def submit(url: str, token: str, room: str, job: str, payload: dict[str, object]
     )
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
+
+
+def claim(url: str, token: str, worker_id: str) -> str | None:
+    """Claim for the worker; the claimed task's id or None."""
+    response = httpx.post(
+        f"{url}/v1/joblib/tasks/claim", json={"worker_id": worker_id}, headers=headers(token)
+    )
+    assert response.status_code == 200, response.text
+    task = response.json()["task"]
+    return str(task["id"]) if task else None
 
 
 def worker_exists(url: str, token: str, worker_id: str) -> bool:
