@@ -35,7 +35,12 @@ class ServedWorker:
     sio: socketio.Client
     executed: queue.Queue[tuple[str, float]] = field(default_factory=queue.Queue)
     claims: list[tuple[float, str | None]] = field(default_factory=list)
+    claim_sent: list[float] = field(default_factory=list)
     first_claim: threading.Event = field(default_factory=threading.Event)
+
+    def on_request(self, request: httpx.Request) -> None:
+        if request.url.path.endswith("/tasks/claim"):
+            self.claim_sent.append(time.perf_counter())
 
     def on_response(self, response: httpx.Response) -> None:
         if response.request.url.path.endswith("/tasks/claim") and response.status_code == 200:
@@ -73,6 +78,7 @@ def served_worker(
     )
     worker = holder["w"] = ServedWorker(manager, sio)
     api.http.event_hooks["response"].append(worker.on_response)
+    api.http.event_hooks["request"].append(worker.on_request)
     try:
         manager.register(Echo, room=room)
         assert worker.first_claim.wait(CONNECT_TIMEOUT)
