@@ -57,6 +57,11 @@ def main() -> None:
             served_worker(server.url, token, room) as worker,
             httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http,
         ):
+            health = []
+            for _ in range(args.tasks):
+                started = time.perf_counter()
+                http.get("/health").raise_for_status()
+                health.append(time.perf_counter() - started)
             for x in range(args.tasks):
                 sent = time.perf_counter()
                 response = http.post(
@@ -73,6 +78,7 @@ def main() -> None:
                 to_execute.append(executed_at - sent)
                 time.sleep(0.01)  # let the claim loop go back to waiting for the push
         print(f"database: {database_url.split('://')[0]}  redis: {bool(args.redis_url)}")
+        report("GET /health round trip", health)
         report("submit round trip", submit_rtt)
         report("submit -> claim sent", to_claim_sent)
         report("submit -> claim", to_claim)
