@@ -15,6 +15,8 @@ from app.api.providers import router as providers_router
 from app.db.session import make_engine, make_sessionmaker
 from app.internal import runtime as internal_runtime
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
+from app.realtime import server as realtime_server
+from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.results import MemoryResultBackend, RedisResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
@@ -34,19 +36,25 @@ def create_app(settings: Settings) -> FastAPI:
     )
     notifier: TaskNotifier = RedisNotifier(redis) if redis is not None else LocalNotifier()
     actor_cache = ActorCache(settings.auth_cache_seconds)
+    sio = realtime_server.make_server(settings)
+    publisher = Publisher(notifier, sio)
+    sessionmaker = make_sessionmaker(engine, info={"actor_cache": actor_cache})
+    presence = Presence(sessionmaker, publisher, settings.disconnect_grace_seconds, redis)
     core = Core(
         settings=settings,
         secret=secret,
         results=results,
         engine=engine,
-        sessionmaker=make_sessionmaker(engine, info={"actor_cache": actor_cache}),
+        sessionmaker=sessionmaker,
         notifier=notifier,
-        publisher=Publisher(notifier),
+        publisher=publisher,
         actor_cache=actor_cache,
         redis=redis,
+        presence=presence,
     )
     internal = internal_runtime.build(settings, core.sessionmaker, core.publisher)
     core.internal_jobs = internal.names
+    realtime = realtime_server.Realtime(sio, presence, sessionmaker, secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(results.close)
             await notifier.start()
             stack.push_async_callback(notifier.stop)
+            await realtime.start()
+            stack.push_async_callback(realtime.stop)
             await stack.enter_async_context(
                 internal_runtime.serving(internal, core.sessionmaker, core.publisher)
             )
@@ -83,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(jobs.router)
     app.include_router(tasks.router)
+    app.mount("/socket.io", realtime_server.asgi_app(sio))
     return app
 
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.notify import TaskNotifier
+from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.results import MemoryResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
@@ -26,6 +27,7 @@ class Core:
     publisher: Publisher
     actor_cache: ActorCache = field(default_factory=lambda: ActorCache(0))
     redis: Redis | None = None
+    presence: Presence | None = None
     internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
     results: ResultBackend = field(default_factory=MemoryResultBackend)

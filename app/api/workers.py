@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import CurrentActor, PageQuery, Session, Uow
+from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow
 from app.api.schemas import Paginated, WorkerResponse, WorkerSummary, paginated
 from app.services import workers
 
@@ -31,10 +31,14 @@ async def list_workers(
 
 
 @router.patch("/workers/{worker_id}")
-async def heartbeat(worker_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> WorkerResponse:
+async def heartbeat(
+    worker_id: uuid.UUID, uow: Uow, actor: CurrentActor, core: CoreDep
+) -> WorkerResponse:
     """Heartbeat: refresh the worker's last_heartbeat. Only its owner may."""
     worker = await workers.heartbeat(uow.session, actor, worker_id)
     await uow.commit()
+    if core.presence is not None:
+        core.presence.heartbeat(worker_id)  # a pending socket-disconnect cleanup is moot
     return WorkerResponse.model_validate(worker)
 
 

@@ -19,6 +19,7 @@ from app.errors import StartupRefused
 from app.internal import runtime
 from app.notify import RedisNotifier
 from app.realtime.publisher import Publisher
+from app.realtime.server import REDIS_CHANNEL as SOCKETIO_CHANNEL
 from app.settings import Settings
 
 BROKER_FACTORY = "app.internal.worker:broker_from_env"
@@ -32,7 +33,9 @@ def broker_from_env() -> AsyncBroker:
     engine = make_engine(settings.effective_database_url)
     redis = Redis.from_url(settings.redis_url)
     # Events go through Redis: long-polls and Socket.IO rooms on every replica wake.
-    emitter: Any = socketio.AsyncRedisManager(settings.redis_url, write_only=True)
+    emitter: Any = socketio.AsyncRedisManager(
+        settings.redis_url, channel=SOCKETIO_CHANNEL, write_only=True
+    )
     publisher = Publisher(RedisNotifier(redis), emitter)
     internal = runtime.build(settings, make_sessionmaker(engine), publisher)
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from app.background.sweeper import INTERNAL_TIMEOUT, fail_stuck_internal_tasks, take_lost_dispatches
 from app.db.models import Task
+from app.realtime.server import REDIS_CHANNEL
 from app.settings import Settings
 from app.state import Core
 from tests.background.test_internal import submit, wait_terminal
@@ -28,7 +29,7 @@ from tests.background.test_internal import submit, wait_terminal
 pytestmark = pytest.mark.slow
 
 EXTENSIONS = "app.internal.examples:Echo,app.internal.examples:Sleep"
-SOCKETIO_CHANNEL = "socketio"  # python-socketio's default Redis channel
+SOCKETIO_CHANNEL = REDIS_CHANNEL  # the server's Socket.IO fan-out channel
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -1,0 +1,45 @@
+"""Who a Socket.IO connection is: the same JWT as REST, from auth, header or query."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.services import tokens, users
+
+BEARER = "bearer "
+
+
+def token_of(environ: Mapping[str, Any], auth: object) -> str | None:
+    """The token from `auth={"token"}` (the Python client's way), else an
+    `Authorization: Bearer` header, else a `?token=` query parameter."""
+    if isinstance(auth, Mapping):
+        token = auth.get("token")
+        if isinstance(token, str) and token:
+            return token
+    header = environ.get("HTTP_AUTHORIZATION")
+    if isinstance(header, str) and header.lower().startswith(BEARER):
+        return header[len(BEARER) :].strip() or None
+    query = parse_qs(str(environ.get("QUERY_STRING", "")))
+    values = query.get("token")
+    return values[0] if values and values[0] else None
+
+
+async def authenticate(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    secret: str,
+    environ: Mapping[str, Any],
+    auth: object,
+) -> uuid.UUID | None:
+    """The id of the active user the connection's token names, or None."""
+    token = token_of(environ, auth)
+    user_id = tokens.read_subject(token, secret) if token else None
+    if user_id is None:
+        return None
+    async with sessionmaker() as session:
+        user = await users.get_active(session, user_id)
+    return user.id if user is not None else None
