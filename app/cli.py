@@ -81,6 +81,9 @@ def serve(
         bootstrap.resolve_secret(settings)
     except StartupRefused as exc:
         _fail(str(exc))
+    if not settings.is_sqlite:
+        # The lifespan refuses too, but buried in uvicorn's traceback; say it plainly first.
+        _run(_with_engine(settings, bootstrap.prepare_schema, settings))
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,

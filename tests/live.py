@@ -79,14 +79,15 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
 def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> LiveServer:
     """Start `jobserver serve` and wait until /health answers."""
     port = port or free_port()
-    log = log_path.open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
+    # The child keeps its own copy of the descriptor; ours must close (ResourceWarning).
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, env)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:

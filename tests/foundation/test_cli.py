@@ -150,3 +150,24 @@ async def test_token_for_an_unknown_user_fails(cli_env: dict[str, str]) -> None:
     result = await run(cli_env, "token", "nobody@example.com")
     assert result.exit_code == 1
     assert "not found" in result.output
+
+
+# --- serve refusals (before uvicorn starts) ---------------------------------
+
+
+async def test_serve_on_postgresql_refuses_without_secret_key(tmp_path: Path) -> None:
+    env = {
+        "JOBSERVER_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/none",
+        "JOBSERVER_DATA_DIR": str(tmp_path),
+    }
+    result = await run(env, "serve")
+    assert result.exit_code == 1
+    assert "JOBSERVER_SECRET_KEY is required" in result.output
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_serve_on_postgresql_refuses_an_out_of_date_schema(cli_env: dict[str, str]) -> None:
+    assert (await run(cli_env, "db", "downgrade", "base")).exit_code == 0
+    result = await run(cli_env, "serve")
+    assert result.exit_code == 1
+    assert "run `jobserver db upgrade`" in result.output
