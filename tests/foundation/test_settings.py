@@ -73,6 +73,14 @@ def test_env_example_values_are_the_defaults(tmp_path: Path) -> None:
             assert getattr(loaded, name) == field.default, name
 
 
+def test_readme_settings_table_lists_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [
+        name for name in Settings.model_fields if f"| `{ENV_PREFIX}{name.upper()}`" not in readme
+    ]
+    assert missing == []
+
+
 @pytest.mark.parametrize("field", sorted(SECRET_FIELDS))
 def test_placeholder_secret_is_refused(field: str) -> None:
     with pytest.raises(ValidationError, match="placeholder"):
