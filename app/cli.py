@@ -81,9 +81,15 @@ def serve(
         bootstrap.resolve_secret(settings)
     except StartupRefused as exc:
         _fail(str(exc))
-    if not settings.is_sqlite:
-        # The lifespan refuses too, but buried in uvicorn's traceback; say it plainly first.
-        _run(_with_engine(settings, bootstrap.prepare_schema, settings))
+    # Once, before any worker process starts: SQLite upgrades here rather than in N racing
+    # workers, and PostgreSQL's refusal reads plainly instead of inside uvicorn's traceback.
+    _run(_with_engine(settings, bootstrap.prepare_schema, settings))
+    if workers > 1 and settings.redis_url is None:
+        typer.echo(
+            "warning: without JOBSERVER_REDIS_URL, wake-ups and events stay inside each "
+            "worker process; use --workers 1 or set a Redis URL",
+            err=True,
+        )
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,

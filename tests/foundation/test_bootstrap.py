@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app import bootstrap
 from app.bootstrap import ADMIN_PASSWORD_FILE, EMBEDDED_ADMIN_EMAIL, SECRET_FILE
 from app.db import migrate
 from app.db.models import User
@@ -188,3 +190,42 @@ async def test_sqlite_upgrades_its_schema_at_start(database_url: str, tmp_path: 
     current, head = await migrate.revisions_async(engine)
     await engine.dispose()
     assert current == head is not None
+
+
+async def test_replicas_starting_together_create_one_admin(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Several server processes (uvicorn --workers, replicas) bootstrap at the same time."""
+    settings = make_settings(database_url, tmp_path)
+    engines = [make_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(
+            *(bootstrap.ensure_default_admin(make_sessionmaker(e), settings) for e in engines)
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session:
+        count = await session.scalar(select(func.count()).select_from(User))
+    await engine.dispose()
+    assert count == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_embedded_processes_starting_together_create_one_admin_and_one_password(
+    database_url: str, tmp_path: Path
+) -> None:
+    settings = make_settings(database_url, tmp_path, default_admin_email=None)
+    engines = [make_engine(database_url) for _ in range(3)]
+    try:
+        await asyncio.gather(
+            *(bootstrap.ensure_default_admin(make_sessionmaker(e), settings) for e in engines)
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    admin = await user_by_email(database_url, EMBEDDED_ADMIN_EMAIL)
+    assert admin is not None
+    password = (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()
+    assert users.PASSWORDS.verify(password, admin.hashed_password)
