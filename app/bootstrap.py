@@ -28,10 +28,20 @@ EMBEDDED_ADMIN_EMAIL = "admin@localhost"
 
 
 def _write_private(path: Path, content: str) -> None:
+    """Create PATH (mode 0600) with CONTENT; FileExistsError if it exists.
+
+    Written aside, then hard-linked into place: a process starting at the same moment
+    sees either no file or the whole file, never an empty secret.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.link(draft, path)
+    finally:
+        draft.unlink()
 
 
 def resolve_secret(settings: Settings) -> str:

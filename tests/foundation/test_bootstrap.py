@@ -229,3 +229,13 @@ async def test_embedded_processes_starting_together_create_one_admin_and_one_pas
     assert admin is not None
     password = (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()
     assert users.PASSWORDS.verify(password, admin.hashed_password)
+
+
+async def test_processes_starting_together_share_one_generated_secret(tmp_path: Path) -> None:
+    settings = embedded_settings(tmp_path / "data")
+    found = await asyncio.gather(
+        *(asyncio.to_thread(bootstrap.resolve_secret, settings) for _ in range(8))
+    )
+    assert len(set(found)) == 1
+    assert len(found[0]) >= 32
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [SECRET_FILE]
