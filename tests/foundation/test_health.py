@@ -98,3 +98,17 @@ async def test_every_other_route_needs_a_token(app: FastAPI, client: httpx.Async
             assert response.status_code == 401, f"{method} {path}: {response.status_code}"
             checked += 1
     assert checked >= 20
+
+
+async def test_ready_is_503_problem_when_the_database_hangs(tmp_path: Path) -> None:
+    # A listener that never accepts: the TCP handshake completes, no answer ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:{silent.getsockname()[1]}/nothing"
+        application = create_app(make_settings(url, tmp_path))
+        async with client_for(application) as http:
+            response = await http.get("/ready")
+        await application.state.core.engine.dispose()
+    assert response.status_code == 503
+    assert response.json()["detail"] == "Database unreachable: TimeoutError"
