@@ -12,10 +12,11 @@ import secrets
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.db import migrate
-from app.errors import StartupRefused
+from app.errors import BadRequest, StartupRefused
 from app.services import users
 from app.settings import MIN_SECRET_LENGTH, Settings
 
@@ -27,10 +28,20 @@ EMBEDDED_ADMIN_EMAIL = "admin@localhost"
 
 
 def _write_private(path: Path, content: str) -> None:
+    """Create PATH (mode 0600) with CONTENT; FileExistsError if it exists.
+
+    Written aside, then hard-linked into place: a process starting at the same moment
+    sees either no file or the whole file, never an empty secret.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.link(draft, path)
+    finally:
+        draft.unlink()
 
 
 def resolve_secret(settings: Settings) -> str:
@@ -76,25 +87,52 @@ async def ensure_default_admin(
     admin configured: admin@localhost with a random password kept in DATA_DIR."""
     email = settings.default_admin_email
     password = settings.default_admin_password
+    if email and password:
+        await _ensure_configured_admin(sessionmaker, email, password.get_secret_value())
+    elif email:
+        log.warning("JOBSERVER_DEFAULT_ADMIN_EMAIL is set without a password: skipped")
+    elif not settings.is_sqlite:
+        log.warning("no default admin configured: create one with `jobserver users create`")
+    else:
+        await _ensure_embedded_admin(sessionmaker, settings.data_dir)
+
+
+# Several processes (uvicorn --workers, replicas) start at once; all but one lose the
+# race to insert the admin. users.create reports a user it can already see as
+# BadRequest, one it cannot see yet as the unique constraint's IntegrityError.
+LOST_CREATE_RACE = (IntegrityError, BadRequest)
+
+
+async def _ensure_configured_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], email: str, password: str
+) -> None:
+    for attempt in range(2):
+        async with sessionmaker() as session:
+            try:
+                outcome = await users.ensure_admin(session, email, password)
+                await session.commit()
+            except LOST_CREATE_RACE:
+                if attempt:
+                    raise
+                continue  # the winner created it: look again, promote if needed
+        if outcome.created or outcome.promoted:
+            log.info("default admin %s %s", email, "created" if outcome.created else "promoted")
+        return
+
+
+async def _ensure_embedded_admin(
+    sessionmaker: async_sessionmaker[AsyncSession], data_dir: Path
+) -> None:
+    generated = secrets.token_urlsafe(16)
     async with sessionmaker() as session:
-        if email and password:
-            outcome = await users.ensure_admin(session, email, password.get_secret_value())
-            await session.commit()
-            if outcome.created or outcome.promoted:
-                log.info("default admin %s %s", email, "created" if outcome.created else "promoted")
-            return
-        if email:
-            log.warning("JOBSERVER_DEFAULT_ADMIN_EMAIL is set without a password: skipped")
-            return
-        if not settings.is_sqlite:
-            log.warning("no default admin configured: create one with `jobserver users create`")
-            return
         if await users.get_by_email(session, EMBEDDED_ADMIN_EMAIL) is not None:
             return
-        generated = secrets.token_urlsafe(16)
-        await users.create(session, EMBEDDED_ADMIN_EMAIL, generated, role="admin")
-        await session.commit()
-    path = settings.data_dir / ADMIN_PASSWORD_FILE
+        try:
+            await users.create(session, EMBEDDED_ADMIN_EMAIL, generated, role="admin")
+            await session.commit()
+        except LOST_CREATE_RACE:
+            return  # the winner writes and prints the password
+    path = data_dir / ADMIN_PASSWORD_FILE
     path.unlink(missing_ok=True)
     _write_private(path, generated + "\n")
     # Printed once to the terminal, never logged: this is how the first admin learns it.

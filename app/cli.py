@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
+from alembic.util.exc import CommandError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import bootstrap
@@ -42,7 +43,7 @@ def _fail(message: str) -> NoReturn:
 def _run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
-    except (JobserverError, StartupRefused) as exc:
+    except (JobserverError, StartupRefused, CommandError) as exc:
         _fail(str(exc))
 
 
@@ -80,6 +81,15 @@ def serve(
         bootstrap.resolve_secret(settings)
     except StartupRefused as exc:
         _fail(str(exc))
+    # Once, before any worker process starts: SQLite upgrades here rather than in N racing
+    # workers, and PostgreSQL's refusal reads plainly instead of inside uvicorn's traceback.
+    _run(_with_engine(settings, bootstrap.prepare_schema, settings))
+    if workers > 1 and settings.redis_url is None:
+        typer.echo(
+            "warning: without JOBSERVER_REDIS_URL, wake-ups and events stay inside each "
+            "worker process; use --workers 1 or set a Redis URL",
+            err=True,
+        )
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,
@@ -132,7 +142,11 @@ def db_current() -> None:
 @db_app.command("check")
 def db_check() -> None:
     """Fail when the models and the database schema differ."""
-    _run(_with_engine(_settings(), migrate.check_async))
+    settings = _settings()
+    current, head = _run(_with_engine(settings, migrate.revisions_async))
+    if current != head:
+        _fail(f"database is at {current or '(empty)'}, code at {head}: run `jobserver db upgrade`")
+    _run(_with_engine(settings, migrate.check_async))
     typer.echo("schema matches the models")
 
 

@@ -13,6 +13,7 @@ CONTRACT_ENV_PREFIX = "ZNDRAW_JOBLIB_"
 MIN_SECRET_LENGTH = 32
 # Values shipped in .env.example; the server refuses to run with any of them.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "CHANGE-ME-IN-PRODUCTION-SECRET!", "changeme"})
+SECRET_FIELDS = frozenset({"secret_key", "default_admin_password"})
 
 
 def contract(name: str, default: Any, description: str) -> Any:
@@ -20,9 +21,9 @@ def contract(name: str, default: Any, description: str) -> Any:
     upper = name.upper()
     return Field(
         default,
-        validation_alias=AliasChoices(
-            name, f"{ENV_PREFIX}{upper}", f"{CONTRACT_ENV_PREFIX}{upper}"
-        ),
+        # Order matters: the first name found in the environment wins. The field name
+        # itself needs no alias: populate_by_name covers Settings(name=...).
+        validation_alias=AliasChoices(f"{ENV_PREFIX}{upper}", f"{CONTRACT_ENV_PREFIX}{upper}"),
         description=description,
         json_schema_extra={"contract": True},
     )
@@ -41,8 +42,8 @@ class Settings(BaseSettings):
 
     # --- storage -------------------------------------------------------------
     data_dir: Path = Field(Path("./data"), description="Embedded mode: SQLite file, secrets")
-    database_url: str | None = contract(
-        "database_url", None, description="SQLAlchemy URL; unset = SQLite file under DATA_DIR"
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset = SQLite file under DATA_DIR"
     )
     redis_url: str | None = Field(None, description="Redis URL; unset = embedded mode")
     # --- auth ----------------------------------------------------------------
@@ -114,10 +115,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:
-        if self.secret_key is not None:
-            value = self.secret_key.get_secret_value()
-            if value in PLACEHOLDER_SECRETS:
-                raise ValueError("JOBSERVER_SECRET_KEY is still the placeholder: set a real one")
+        for name in SECRET_FIELDS:
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and value.get_secret_value() in PLACEHOLDER_SECRETS:
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} is still the placeholder: set a real one"
+                )
         return self
 
     # --- derived -------------------------------------------------------------
@@ -135,9 +138,6 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """Embedded mode: SQLite and no Redis; one process owns everything."""
         return self.is_sqlite and self.redis_url is None
-
-
-SECRET_FIELDS = frozenset({"secret_key", "default_admin_password"})
 
 
 def masked_items(settings: Settings) -> list[tuple[str, str]]:

@@ -11,13 +11,16 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -25,6 +28,7 @@ from sqlalchemy.engine import make_url
 from app.db import migrate
 from app.db.session import make_engine
 from app.main import create_app
+from app.services import users
 from app.settings import Settings
 from app.state import Core
 
@@ -68,6 +72,18 @@ async def _pg_admin(statement: str) -> None:
             await connection.execute(text(statement))
     finally:
         await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Real argon2 at its lowest cost: at production cost (~0.5 s a hash on a busy CI box)
+    the four hashes of a typical auth test would dominate the whole run."""
+    original = users.PASSWORDS
+    users.PASSWORDS = PasswordHash(
+        (Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1), BcryptHasher())
+    )
+    yield
+    users.PASSWORDS = original
 
 
 @dataclass

@@ -79,7 +79,8 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
 def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> LiveServer:
     """Start `jobserver serve` and wait until /health answers."""
     port = port or free_port()
-    with log_path.open("ab") as log:  # the child keeps its own copy of the descriptor
+    # The child keeps its own copy of the descriptor; ours must close (ResourceWarning).
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
             env=env,

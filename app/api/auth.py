@@ -91,8 +91,10 @@ def build_auth_routers(secret: str, lifetime_seconds: int) -> list[tuple[APIRout
         get_strategy=get_strategy,
     )
     fastapi_users = FastAPIUsers[User, uuid.UUID](get_user_manager, [backend])  # type: ignore[type-var]
-    register = fastapi_users.get_register_router(UserRead, UserCreate)
-    register.dependencies.append(Depends(_registration_allowed))
+    # Router dependencies bind when routes are added, so the guard wraps the finished
+    # router instead of being appended to it (appending would silently do nothing).
+    register = APIRouter(dependencies=[Depends(_registration_allowed)])
+    register.include_router(fastapi_users.get_register_router(UserRead, UserCreate))
     users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
     return [
         (fastapi_users.get_auth_router(backend), "/v1/auth/jwt"),
