@@ -54,6 +54,7 @@ async def _owned(
 async def heartbeat(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> Worker:
     """Refresh last_heartbeat. Only the owner may: no superuser bypass (REST.md)."""
     await _owned(session, actor, worker_id, admin_ok=False)
+    actor.require_writer()
     result = await session.execute(
         update(Worker)
         .where(Worker.id == worker_id)
