@@ -20,6 +20,17 @@ Headers = dict[str, str]
 _PASSWORD_HASH = users.hash_password("password")
 
 
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    503: "Service Unavailable",
+}
+
+
 def assert_problem(response: httpx.Response, status: int, slug: str, detail: str) -> None:
     """The response is the contract's problem+json with this type and exact detail."""
     assert response.status_code == status, response.text
@@ -27,6 +38,7 @@ def assert_problem(response: httpx.Response, status: int, slug: str, detail: str
     body = response.json()
     assert body["type"] == f"/v1/problems/{slug}"
     assert body["status"] == status
+    assert body["title"] == TITLES[status]
     assert body["detail"] == detail
     assert "instance" not in body
 
