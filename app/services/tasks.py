@@ -94,6 +94,7 @@ async def claim(
         raise WorkerNotFound(f"Worker {worker_id} not found")
     if worker.user_id != actor.id:
         raise Forbidden("Worker belongs to a different user")
+    actor.require_writer()
     next_task = (
         select(Task.seq)
         .where(
@@ -134,14 +135,29 @@ async def get(session: AsyncSession, task_id: uuid.UUID) -> TaskView:
     return await task_views.view(session, await _get_task(session, task_id))
 
 
-async def _authorize_update(session: AsyncSession, actor: Actor, task: Task) -> None:
-    """Superuser: any task. Others: only tasks claimed by a worker they own (REST.md)."""
+def _submitter_cancels_pending(actor: Actor, task: Task, status: TaskStatus) -> bool:
+    """[ours] The submitter may withdraw its own task while no worker has it yet."""
+    return (
+        task.created_by == actor.id
+        and task.status == TaskStatus.PENDING
+        and status == TaskStatus.CANCELLED
+    )
+
+
+async def _authorize_update(
+    session: AsyncSession, actor: Actor, task: Task, status: TaskStatus
+) -> None:
+    """Superuser: any task. Others: only tasks claimed by a worker they own (REST.md),
+    plus cancelling their own pending submission."""
     if actor.is_superuser:
+        return
+    actor.require_writer()
+    if _submitter_cancels_pending(actor, task, status):
         return
     if task.worker_id is None:
         raise Forbidden("Task not claimed by any worker")
     owner = await session.scalar(select(Worker.user_id).where(Worker.id == task.worker_id))
-    if owner != actor.id or actor.role == "viewer":
+    if owner != actor.id:
         raise Forbidden("Not authorized to update this task")
 
 
@@ -154,7 +170,7 @@ async def update_status(
 ) -> tuple[TaskView, list[Event]]:
     """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
     task = await _get_task(session, task_id, lock=True)
-    await _authorize_update(session, actor, task)
+    await _authorize_update(session, actor, task, status)
     check_transition(task.status, status)
     values: dict[str, Any] = {"status": str(status)}
     if status == TaskStatus.RUNNING:

@@ -54,6 +54,7 @@ async def _owned(
 async def heartbeat(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> Worker:
     """Refresh last_heartbeat. Only the owner may: no superuser bypass (REST.md)."""
     await _owned(session, actor, worker_id, admin_ok=False)
+    actor.require_writer()
     result = await session.execute(
         update(Worker)
         .where(Worker.id == worker_id)
@@ -66,8 +67,8 @@ async def heartbeat(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -
 
 async def delete_one(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> list[Event]:
     """DELETE /workers/{id}: owner or superuser; runs the cleanup cascade."""
-    actor.require_writer()
     await _owned(session, actor, worker_id, admin_ok=True)
+    actor.require_writer()
     return await cleanup(session, [worker_id])
 
 
