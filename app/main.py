@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app import bootstrap
-from app.api import auth, health, jobs, problems, tasks, workers
+from app.api import auth, health, jobs, problems, stats, task_actions, tasks, workers
 from app.db.session import make_engine, make_sessionmaker
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime.publisher import Publisher
@@ -60,7 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
     auth.include(app, secret, settings.token_lifetime_seconds)
     app.include_router(workers.router)
     app.include_router(jobs.router)
+    app.include_router(task_actions.router)  # before tasks: its /bulk route
     app.include_router(tasks.router)
+    app.include_router(stats.router)
     return app
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Socket.IO: wait this long before cleaning up a gone worker"
     )
     background_enabled: bool = Field(True, description="Run the sweeper loop in this process")
+    retry_backoff_base_seconds: float = Field(
+        2.0, ge=0, description="Retried task due after min(max, base * 2^attempt), jittered"
+    )
+    retry_backoff_max_seconds: float = Field(3600.0, ge=0, description="Cap of the retry backoff")
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(
