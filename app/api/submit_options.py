@@ -114,7 +114,3 @@ class BulkSubmitIn(BaseModel):
         if problems:
             raise UnprocessableContent("; ".join(problems))
         return parsed
-
-
-class BulkSubmitOut(BaseModel):
-    items: list[Any]

@@ -8,13 +8,18 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, status
+from pydantic import BaseModel
 
 from app.api.deps import CoreDep, CurrentActor, Uow
 from app.api.schemas import TaskResponse
-from app.api.submit_options import BulkSubmitIn, BulkSubmitOut
+from app.api.submit_options import BulkSubmitIn
 from app.services import bulk, task_actions
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
+
+
+class BulkSubmitOut(BaseModel):
+    items: list[TaskResponse]
 
 
 @router.post("/tasks/{task_id}/cancel")

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialect import dialect_name
 from app.db.models import Task
 from app.db.types import utcnow
 from app.errors import InternalJobNotConfigured
@@ -57,13 +58,19 @@ async def submit_many(
         "status": "claimed" if internal else "pending",
         "claimed_at": utcnow() if internal else None,
     }
-    rows = [
-        {"id": uuid.uuid4(), "payload": s.payload, **common, **s.options.columns()}
-        for s in submissions
-    ]
-    if not rows:
+    if not submissions:
         return BulkSubmitted([], [])
-    tasks, created = await task_options.insert_tasks(session, rows)
+    ids = [uuid.uuid4() for _ in submissions]
+    if dialect_name(session) == "postgresql":
+        tasks, created = await task_options.insert_tasks_pg(
+            session, common, ids, [s.payload for s in submissions], [s.options for s in submissions]
+        )
+    else:
+        rows = [
+            {"id": i, "payload": s.payload, **common, **s.options.columns()}
+            for i, s in zip(ids, submissions, strict=True)
+        ]
+        tasks, created = await task_options.insert_tasks(session, rows)
     positions = await _queue_positions(session, job.id, [t.id for t in tasks])
     views = [TaskView(t, positions.get(t.id)) for t in tasks]
     events: list[Event] = []

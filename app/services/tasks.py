@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Task, Worker, WorkerJob
+from app.db.dialect import dialect_name
+from app.db.models import Task, Worker
 from app.db.types import utcnow
 from app.errors import Forbidden, InternalJobNotConfigured, TaskNotFound, WorkerNotFound
+from app.services import claim_order, retries, task_options, task_views
 from app.services import jobs as jobs_service
-from app.services import retries, task_options, task_views
 from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
 from app.services.pages import Page, PageRequest, fetch
@@ -102,19 +103,7 @@ async def claim(
         raise WorkerNotFound(f"Worker {worker_id} not found")
     if worker.user_id != actor.id:
         raise Forbidden("Worker belongs to a different user")
-    next_task = (
-        select(Task.seq)
-        .where(
-            Task.status == "pending",
-            Task.job_id.in_(select(WorkerJob.job_id).where(WorkerJob.worker_id == worker_id)),
-            Task.internal.is_(False),
-            Task.run_at <= utcnow(),
-        )
-        .order_by(Task.priority.desc(), Task.run_at, Task.seq)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    next_task = claim_order.next_claimable(dialect_name(session), worker_id)
     result = await session.execute(
         update(Task)
         .where(Task.seq == next_task, Task.status == "pending")
