@@ -19,6 +19,7 @@ from app.services import task_views
 from app.services.events import Event
 from app.services.retry import RetryPolicy
 from app.services.states import ACTIVE
+from app.services.task_views import TaskView
 
 DEFAULT_POLICY = RetryPolicy()
 
@@ -61,14 +62,15 @@ def _retry_values(task: Task, error: str | None, policy: RetryPolicy) -> dict[st
 
 async def retry_failed(
     session: AsyncSession, task: Task, error: str | None, policy: RetryPolicy = DEFAULT_POLICY
-) -> tuple[Task, list[Event]] | None:
+) -> tuple[TaskView, list[Event]] | None:
     """A failure of `task` (locked by the caller): back to pending if attempts remain,
     else None and the caller fails it as the contract says. Never commits."""
     if task.internal or not RetryPolicy.may_retry(task.attempt, task.max_attempts):
         return None
     retried = await _update(session, task.seq, _retry_values(task, error, policy))
     position = await task_views.queue_position(session, retried)
-    return retried, [task_views.status_event(retried, position), task_views.changed(retried)]
+    events: list[Event] = [task_views.status_event(retried, position), task_views.changed(retried)]
+    return TaskView(retried, position), events
 
 
 async def fail_lost_tasks(

@@ -156,12 +156,11 @@ async def update_status(
     retries.check_fence(task, fence)  # beyond the contract: only when the report names one
     await _authorize_update(session, actor, task)
     check_transition(task.status, status)
-    if status == TaskStatus.FAILED and (
-        retried := await retries.retry_failed(session, task, error, retry)
-    ):
-        return TaskView(retried[0], await task_views.queue_position(session, retried[0])), retried[
-            1
-        ]
+    retried = (
+        await retries.retry_failed(session, task, error, retry) if status == "failed" else None
+    )
+    if retried is not None:  # beyond the contract: attempts remain, back to pending
+        return retried
     values: dict[str, Any] = {"status": str(status)}
     if status == TaskStatus.RUNNING:
         values["started_at"] = utcnow()
