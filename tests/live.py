@@ -87,6 +87,7 @@ def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -
         stderr=subprocess.STDOUT,
         cwd=Path(__file__).resolve().parent.parent,
     )
+    log.close()  # the child holds its own copy of the descriptor
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, env)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
