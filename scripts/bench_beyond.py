@@ -21,8 +21,9 @@ from sqlalchemy.engine import make_url
 from app.db import migrate
 from app.db.session import make_engine
 from app.main import create_app
-from app.services import tasks
+from app.services import bulk, tasks
 from app.services.actors import Actor
+from app.services.tasks import Submission
 from app.settings import Settings
 
 ADMIN = ("bench@example.com", "bench-password")
@@ -78,6 +79,19 @@ async def _claim_ms(app_core: object, actor: Actor, worker_id: uuid.UUID) -> flo
             timings.append((time.perf_counter() - started) * 1000)
             assert view is not None
     return statistics.median(timings)
+
+
+async def _bulk_service(app_core: object, actor: Actor) -> float:
+    from app.state import Core
+
+    assert isinstance(app_core, Core)
+    submissions = [Submission({"i": i}) for i in range(BATCH)]
+    started = time.perf_counter()
+    for _ in range(BATCHES):
+        async with app_core.sessionmaker() as session:
+            await bulk.submit_many(session, actor, "bench", "bench:modifiers:A", submissions, ())
+            await session.commit()
+    return time.perf_counter() - started
 
 
 async def main(base_url: str) -> None:
@@ -136,6 +150,12 @@ async def run(url: str) -> None:
             await _admin_sql(url, "DELETE FROM tasks")
             user = (await client.get("/v1/users/me", headers=headers)).json()
             actor = Actor(uuid.UUID(user["id"]), "admin")
+            elapsed = await _bulk_service(core, actor)
+            report(
+                f"bulk submit, service layer only (no HTTP/JSON): {BATCH * BATCHES} tasks in "
+                f"{elapsed:.2f} s = {BATCH * BATCHES / elapsed:,.0f} tasks/s"
+            )
+            await _admin_sql(url, "DELETE FROM tasks")
             worker_id = uuid.UUID(worker)
             await _seed(url, job_ids, 1_000 + CLAIMS * 3)
             small = await _claim_ms(core, actor, worker_id)

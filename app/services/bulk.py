@@ -71,7 +71,7 @@ async def submit_many(
             for i, s in zip(ids, submissions, strict=True)
         ]
         tasks, created = await task_options.insert_tasks(session, rows)
-    positions = await _queue_positions(session, job.id, [t.id for t in tasks])
+    positions = await _queue_positions(session, job.id, tasks)
     views = [TaskView(t, positions.get(t.id)) for t in tasks]
     events: list[Event] = []
     for view, new in zip(views, created, strict=True):
@@ -86,17 +86,26 @@ async def submit_many(
 
 
 async def _queue_positions(
-    session: AsyncSession, job_id: uuid.UUID, ids: Sequence[uuid.UUID]
+    session: AsyncSession, job_id: uuid.UUID, tasks: Sequence[Task]
 ) -> dict[uuid.UUID, int]:
     """Queue positions of many tasks of one job in one pass over its pending tasks, ranked
-    in claim order (the order task_views.queue_position counts in)."""
+    in claim order (the order task_views.queue_position counts in).
+
+    The batch is picked out by its `seq` range, not by 1,000 ids: a fixed statement that
+    stays prepared, where an expanding IN list is a new statement every time."""
+    pending = [t.seq for t in tasks if t.status == "pending"]
+    if not pending:
+        return {}
     rank = func.row_number().over(order_by=(Task.priority.desc(), Task.run_at, Task.seq))
     ranked = (
-        select(Task.id.label("id"), rank.label("position"))
+        select(Task.id.label("id"), Task.seq.label("seq"), rank.label("position"))
         .where(Task.job_id == job_id, Task.status == "pending")
         .subquery()
     )
     rows = await session.execute(
-        select(ranked.c.id, ranked.c.position).where(ranked.c.id.in_(list(ids)))
+        select(ranked.c.id, ranked.c.position).where(
+            ranked.c.seq.between(min(pending), max(pending))
+        )
     )
-    return {task_id: int(position) for task_id, position in rows.all()}
+    wanted = {t.id for t in tasks}
+    return {task_id: int(position) for task_id, position in rows.all() if task_id in wanted}
