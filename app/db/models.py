@@ -173,8 +173,6 @@ class Task(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        # Stats: finished in the last minute/hour (services/stats.py).
-        Index("ix_tasks_status_completed", "status", "completed_at"),
         Index("ix_tasks_room_created", "room_id", "created_at", "seq"),
         Index("ix_tasks_job_room_created", "job_id", "room_id", "created_at", "seq"),
         Index("ix_tasks_worker_status", "worker_id", "status"),

@@ -1,4 +1,4 @@
-"""scheduler and stats indexes
+"""scheduler index: pending tasks by due time
 
 Revision ID: 0003
 Revises: 0001
@@ -26,11 +26,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
     )
-    op.create_index("ix_tasks_status_completed", "tasks", ["status", "completed_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_tasks_status_completed", table_name="tasks")
     op.drop_index(
         "ix_tasks_pending_due",
         table_name="tasks",
