@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app import background, bootstrap
-from app.api import auth, health, jobs, problems, tasks, workers
+from app.api import auth, health, jobs, problems, stats, task_actions, tasks, workers
 from app.api.providers import router as providers_router
 from app.db.session import make_engine, make_sessionmaker
 from app.internal import runtime as internal_runtime
@@ -92,7 +92,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(workers.router)
     app.include_router(jobs.router)
+    app.include_router(task_actions.router)  # before tasks: its /bulk route
     app.include_router(tasks.router)
+    app.include_router(stats.router)
     app.mount("/socket.io", realtime_server.asgi_app(sio))
     return app
 

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     internal_dispatch_grace_seconds: float = Field(
         15.0, ge=0, description="Re-send an @internal task not picked up within this time"
     )
+    retry_backoff_base_seconds: float = Field(
+        2.0, ge=0, description="Retried task due after min(max, base * 2^attempt), jittered"
+    )
+    retry_backoff_max_seconds: float = Field(3600.0, ge=0, description="Cap of the retry backoff")
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(

@@ -14,6 +14,7 @@ from app.services import tokens, users
 from app.services.actors import Actor
 from app.services.events import Event
 from app.services.pages import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from app.services.retry import RetryPolicy
 from app.settings import Settings as SettingsModel
 from app.state import Core
 
@@ -91,3 +92,9 @@ def page_request(
 
 
 PageQuery = Annotated[PageRequest, Depends(page_request)]
+
+
+def retry_policy(core: Core) -> RetryPolicy:
+    """The retry backoff of this server's settings (beyond the contract)."""
+    settings = core.settings
+    return RetryPolicy(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds)

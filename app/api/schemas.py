@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
+from app.api.submit_options import FenceIn, SubmitOptionsIn, TaskOptionsOut
 from app.services.jobs import JobView
 from app.services.pages import Page
 from app.services.states import TaskStatus
@@ -103,7 +104,7 @@ class JobSummary(BaseModel):
         )
 
 
-class TaskSubmitRequest(BaseModel):
+class TaskSubmitRequest(SubmitOptionsIn):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -111,12 +112,12 @@ class TaskClaimRequest(BaseModel):
     worker_id: uuid.UUID
 
 
-class TaskUpdateRequest(BaseModel):
+class TaskUpdateRequest(FenceIn):
     status: TaskStatus
     error: str | None = None
 
 
-class TaskResponse(BaseModel):
+class TaskResponse(TaskOptionsOut):
     id: uuid.UUID
     job_name: str
     room_id: str
@@ -144,6 +145,7 @@ class TaskResponse(BaseModel):
             error=t.error,
             payload=t.payload,
             queue_position=view.queue_position,
+            **TaskOptionsOut.fields_of(t),
         )
 
 

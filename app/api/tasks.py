@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow
+from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow, retry_policy
 from app.api.schemas import (
     Paginated,
     TaskClaimRequest,
@@ -45,9 +45,16 @@ async def submit_task(
 ) -> TaskResponse:
     """Submit a task to a job; it is durable before this answers."""
     submitted = await tasks.submit(
-        uow.session, actor, room_id, job_name, Submission(body.payload), core.internal_jobs
+        uow.session,
+        actor,
+        room_id,
+        job_name,
+        Submission(body.payload, body.options()),
+        core.internal_jobs,
     )
     await uow.commit(submitted.events)
+    if not submitted.created:  # idempotency key matched: the existing task, no new one
+        response.status_code = status.HTTP_200_OK
     response.headers["Location"] = f"/v1/joblib/tasks/{submitted.view.task.id}"
     response.headers["Retry-After"] = "1"
     return TaskResponse.of(submitted.view)
@@ -83,10 +90,12 @@ async def get_task(
 
 @router.patch("/tasks/{task_id}")
 async def update_task(
-    task_id: uuid.UUID, body: TaskUpdateRequest, uow: Uow, actor: CurrentActor
+    task_id: uuid.UUID, body: TaskUpdateRequest, uow: Uow, actor: CurrentActor, core: CoreDep
 ) -> TaskResponse:
     """Move a task along its state machine."""
-    view, events = await tasks.update_status(uow.session, actor, task_id, body.status, body.error)
+    view, events = await tasks.update_status(
+        uow.session, actor, task_id, body.status, body.error, body.fence(), retry_policy(core)
+    )
     await uow.commit(events)
     return TaskResponse.of(view)
 

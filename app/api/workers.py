@@ -6,7 +6,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow
+from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow, retry_policy
 from app.api.schemas import Paginated, WorkerResponse, WorkerSummary, paginated
 from app.services import workers
 
@@ -45,6 +45,6 @@ async def heartbeat(
 @router.delete("/workers/{worker_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_worker(worker_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> Response:
     """Delete a worker: its claimed/running tasks fail, its providers and links go."""
-    events = await workers.delete_one(uow.session, actor, worker_id)
+    events = await workers.delete_one(uow.session, actor, worker_id, retry_policy(uow.core))
     await uow.commit(events)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

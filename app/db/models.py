@@ -166,6 +166,13 @@ class Task(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # The scheduler's "became due since" scan (services/scheduler.py).
+        Index(
+            "ix_tasks_pending_due",
+            "run_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
         Index("ix_tasks_room_created", "room_id", "created_at", "seq"),
         Index("ix_tasks_job_room_created", "job_id", "room_id", "created_at", "seq"),
         Index("ix_tasks_worker_status", "worker_id", "status"),

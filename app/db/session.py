@@ -14,7 +14,12 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.db.types import SQLITE_NOW_FUNCTION, sqlite_now_text
+from app.db.types import (
+    SQLITE_NOW_FUNCTION,
+    SQLITE_NOW_PLUS_FUNCTION,
+    sqlite_now_plus_text,
+    sqlite_now_text,
+)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_POOL_SIZE = 20
@@ -48,6 +53,7 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:
     dbapi_connection.create_function(SQLITE_NOW_FUNCTION, 0, sqlite_now_text)
+    dbapi_connection.create_function(SQLITE_NOW_PLUS_FUNCTION, 1, sqlite_now_plus_text)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")

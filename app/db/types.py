@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Float, literal
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 SQLITE_NOW_FUNCTION = "jobserver_now"
+SQLITE_NOW_PLUS_FUNCTION = "jobserver_now_plus"
 # SQLAlchemy's own storage format for DateTime on SQLite; ISO order == time order.
 SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -66,3 +67,28 @@ def _sqlite_now(element: utcnow, compiler: Any, **kw: Any) -> str:
 
 def sqlite_now_text() -> str:
     return datetime.now(UTC).strftime(SQLITE_TIME_FORMAT)
+
+
+class utcnow_plus(FunctionElement[datetime]):
+    """The database's current time plus `seconds` (negative for the past): due times and
+    stats windows are computed on the database's clock, like `utcnow()`."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(literal(float(seconds), Float()))
+
+
+@compiles(utcnow_plus, "postgresql")
+def _pg_now_plus(element: utcnow_plus, compiler: Any, **kw: Any) -> str:
+    return f"clock_timestamp() + make_interval(secs => {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(utcnow_plus, "sqlite")
+def _sqlite_now_plus(element: utcnow_plus, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_NOW_PLUS_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+def sqlite_now_plus_text(seconds: float) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime(SQLITE_TIME_FORMAT)

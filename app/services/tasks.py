@@ -11,31 +11,37 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Task, Worker, WorkerJob
+from app.db.dialect import dialect_name
+from app.db.models import Task, Worker
 from app.db.types import utcnow
 from app.errors import Forbidden, InternalJobNotConfigured, TaskNotFound, WorkerNotFound
+from app.services import claim_order, retries, task_options, task_views
 from app.services import jobs as jobs_service
-from app.services import task_views
 from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
 from app.services.pages import Page, PageRequest, fetch
+from app.services.retries import Fence
+from app.services.retry import RetryPolicy
 from app.services.rooms import INTERNAL_ROOM, validate_room_id
 from app.services.states import TaskStatus, check_transition, is_terminal
+from app.services.task_options import TaskOptions
 from app.services.task_views import TaskView
 
 
 @dataclass(frozen=True)
 class Submission:
     payload: dict[str, Any] = field(default_factory=dict)
+    options: TaskOptions = field(default_factory=TaskOptions)  # beyond the contract
 
 
 @dataclass(frozen=True)
 class Submitted:
     view: TaskView
     events: list[Event]
+    created: bool = True  # False: an idempotency key matched an existing task
 
 
 async def submit(
@@ -68,8 +74,11 @@ async def submit(
     }
     if internal:
         values["claimed_at"] = utcnow()
-    task = (await session.execute(insert(Task).values(**values).returning(Task))).scalar_one()
+    values.update(submission.options.columns())
+    [task], [created] = await task_options.insert_tasks(session, [values])
     view = await task_views.view(session, task)
+    if not created:
+        return Submitted(view, [], created=False)
     events: list[Event] = [
         task_views.status_event(task, view.queue_position),
         task_views.changed(task),
@@ -95,19 +104,7 @@ async def claim(
     if worker.user_id != actor.id:
         raise Forbidden("Worker belongs to a different user")
     actor.require_writer()
-    next_task = (
-        select(Task.seq)
-        .where(
-            Task.status == "pending",
-            Task.job_id.in_(select(WorkerJob.job_id).where(WorkerJob.worker_id == worker_id)),
-            Task.internal.is_(False),
-            Task.run_at <= utcnow(),
-        )
-        .order_by(Task.priority.desc(), Task.run_at, Task.seq)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
+    next_task = claim_order.next_claimable(dialect_name(session), worker_id)
     result = await session.execute(
         update(Task)
         .where(Task.seq == next_task, Task.status == "pending")
@@ -167,11 +164,19 @@ async def update_status(
     task_id: uuid.UUID,
     status: TaskStatus,
     error: str | None = None,
+    fence: Fence | None = None,
+    retry: RetryPolicy = retries.DEFAULT_POLICY,
 ) -> tuple[TaskView, list[Event]]:
     """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
     task = await _get_task(session, task_id, lock=True)
+    retries.check_fence(task, fence)  # beyond the contract: only when the report names one
     await _authorize_update(session, actor, task, status)
     check_transition(task.status, status)
+    retried = (
+        await retries.retry_failed(session, task, error, retry) if status == "failed" else None
+    )
+    if retried is not None:  # beyond the contract: attempts remain, back to pending
+        return retried
     values: dict[str, Any] = {"status": str(status)}
     if status == TaskStatus.RUNNING:
         values["started_at"] = utcnow()

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, Provider, Task, Worker, WorkerJob
+from app.db.models import Job, Provider, Worker, WorkerJob
 from app.db.types import utcnow
 from app.errors import Forbidden, WorkerNotFound
 from app.services import jobs as jobs_service
-from app.services import task_views
+from app.services import retries
 from app.services.actors import Actor
 from app.services.events import Event, JobsInvalidate, ProvidersInvalidate
 from app.services.pages import Page, PageRequest, fetch
+from app.services.retry import RetryPolicy
 from app.services.rooms import validate_room_id, visible_job_rooms
-from app.services.states import ACTIVE
 
 WORKER_DISCONNECTED = "Worker disconnected"
 
@@ -65,28 +65,31 @@ async def heartbeat(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -
     return result.scalar_one()
 
 
-async def delete_one(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> list[Event]:
+async def delete_one(
+    session: AsyncSession,
+    actor: Actor,
+    worker_id: uuid.UUID,
+    retry: RetryPolicy = retries.DEFAULT_POLICY,
+) -> list[Event]:
     """DELETE /workers/{id}: owner or superuser; runs the cleanup cascade."""
     await _owned(session, actor, worker_id, admin_ok=True)
     actor.require_writer()
-    return await cleanup(session, [worker_id])
+    return await cleanup(session, [worker_id], retry)
 
 
-async def cleanup(session: AsyncSession, worker_ids: Sequence[uuid.UUID]) -> list[Event]:
+async def cleanup(
+    session: AsyncSession,
+    worker_ids: Sequence[uuid.UUID],
+    retry: RetryPolicy = retries.DEFAULT_POLICY,
+) -> list[Event]:
     """The worker cleanup cascade (REST.md, DELETE /workers). Runs in the caller's
     transaction and returns every event to emit after commit."""
     if not worker_ids:
         return []
     ids = list(worker_ids)
     events: list[Event] = []
-    failed = await session.execute(
-        update(Task)
-        .where(Task.worker_id.in_(ids), Task.status.in_([str(s) for s in ACTIVE]))
-        .values(status="failed", completed_at=utcnow(), error=WORKER_DISCONNECTED)
-        .returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    events.extend(task_views.status_events(failed.scalars().all()))
+    # Beyond the contract: tasks with attempts left go back to pending instead of failing.
+    events.extend(await retries.fail_lost_tasks(session, ids, WORKER_DISCONNECTED, retry))
     linked = (
         await session.execute(
             select(Job.id, Job.room_id)

@@ -1,0 +1,116 @@
+"""Request and response fields beyond the contract: submit options and the task's
+scheduling state. All optional; a contract client never sends or needs them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
+
+from app.db.models import Task
+from app.errors import UnprocessableContent
+from app.services.bulk import MAX_BULK
+from app.services.retries import Fence
+from app.services.task_options import TaskOptions
+from app.services.tasks import Submission
+
+# Bounds keep values inside a 32-bit integer column and a sane horizon.
+MAX_PRIORITY = 1_000_000
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+MAX_ATTEMPTS = 100
+
+
+class SubmitOptionsIn(BaseModel):
+    priority: int = Field(
+        0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Higher is claimed first"
+    )
+    delay_seconds: float | None = Field(
+        None, ge=0, le=MAX_DELAY_SECONDS, description="Not claimable before now + this"
+    )
+    run_at: AwareDatetime | None = Field(None, description="Not claimable before this time")
+    max_attempts: int = Field(
+        1, ge=1, le=MAX_ATTEMPTS, description="Failures are retried until this many attempts"
+    )
+    idempotency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="Resubmitting the same key to the same job and room returns that task",
+    )
+
+    @model_validator(mode="after")
+    def _one_due_time(self) -> SubmitOptionsIn:
+        if self.delay_seconds is not None and self.run_at is not None:
+            raise ValueError("give delay_seconds or run_at, not both")
+        return self
+
+    def options(self) -> TaskOptions:
+        return TaskOptions(
+            priority=self.priority,
+            run_at=self.run_at,
+            delay_seconds=self.delay_seconds,
+            max_attempts=self.max_attempts,
+            idempotency_key=self.idempotency_key,
+        )
+
+
+class TaskOptionsOut(BaseModel):
+    priority: int = 0
+    run_at: datetime | None = None
+    attempt: int = 1
+    max_attempts: int = 1
+
+    @staticmethod
+    def fields_of(task: Task) -> dict[str, Any]:
+        return {
+            "priority": task.priority,
+            "run_at": task.run_at,
+            "attempt": task.attempt,
+            "max_attempts": task.max_attempts,
+        }
+
+
+class FenceIn(BaseModel):
+    """Optional PATCH fields: a report naming an attempt or worker that is no longer the
+    task's current one is refused (409 stale-attempt)."""
+
+    attempt: int | None = Field(None, ge=1)
+    worker_id: uuid.UUID | None = None
+
+    def fence(self) -> Fence:
+        return Fence(attempt=self.attempt, worker_id=self.worker_id)
+
+
+class BulkItemIn(SubmitOptionsIn):
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class BulkSubmitIn(BaseModel):
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_BULK)
+
+    def submissions(self) -> list[Submission]:
+        """Each item validated on its own, so one 422 names every bad index."""
+        problems: list[str] = []
+        parsed: list[Submission] = []
+        keys: set[str] = set()
+        for index, raw in enumerate(self.items):
+            try:
+                item = BulkItemIn.model_validate(raw)
+            except ValidationError as exc:
+                reasons = ", ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
+                    for e in exc.errors()
+                )
+                problems.append(f"items[{index}]: {reasons}")
+                continue
+            key = item.idempotency_key
+            if key is not None and key in keys:
+                problems.append(f"items[{index}]: idempotency_key repeats an earlier item")
+            if key is not None:
+                keys.add(key)
+            parsed.append(Submission(item.payload, item.options()))
+        if problems:
+            raise UnprocessableContent("; ".join(problems))
+        return parsed

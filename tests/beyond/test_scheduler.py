@@ -1,0 +1,56 @@
+"""The scheduler pass: due delayed/retried tasks wake workers, one query per pass."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.db.types import utcnow, utcnow_plus
+from app.services.scheduler import OVERLAP, wake_due_tasks
+from app.state import Core
+from tests.factories import make_job, make_task, make_user
+
+
+async def test_wake_due_tasks_reports_each_job_and_room_whose_task_became_due(
+    core: Core,
+) -> None:
+    async with core.sessionmaker() as session:
+        job = await make_job(session)
+        user = await make_user(session)
+        start = (await session.execute(select(utcnow()))).scalar_one()
+        due = await make_task(session, job, run_at=utcnow_plus(-1), created_by=user.id)
+        await make_task(session, job, run_at=utcnow_plus(-1))
+        other_room = await make_task(session, job, room_id="r9", run_at=utcnow_plus(-1))
+        await make_task(session, job, run_at=utcnow_plus(3600))
+        await session.commit()
+        events, since = await wake_due_tasks(session, start - timedelta(seconds=2))
+    assert {(e.room_id, e.task_id) for e in events} == {
+        ("room1", str(due.id)),
+        ("r9", str(other_room.id)),
+    }
+    assert all(e.job_name == job.full_name for e in events)
+    assert since >= start
+
+
+async def test_wake_due_tasks_skips_tasks_due_before_the_window_and_not_yet_due(
+    core: Core,
+) -> None:
+    async with core.sessionmaker() as session:
+        job = await make_job(session)
+        await make_task(session, job, run_at=utcnow_plus(-3600))
+        await make_task(session, job, run_at=utcnow_plus(3600))
+        await make_task(session, job, status="claimed", run_at=utcnow_plus(-1))
+        await session.commit()
+        now = (await session.execute(select(utcnow()))).scalar_one()
+        events, _ = await wake_due_tasks(session, now - OVERLAP)
+    assert events == []
+
+
+async def test_a_new_leader_wakes_every_due_pending_task(core: Core) -> None:
+    async with core.sessionmaker() as session:
+        job = await make_job(session)
+        old = await make_task(session, job, run_at=utcnow_plus(-3600))
+        await session.commit()
+        events, _ = await wake_due_tasks(session, None)
+    assert [e.task_id for e in events] == [str(old.id)]
