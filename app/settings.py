@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.retry import RetryPolicy
+
 ENV_PREFIX = "JOBSERVER_"
 CONTRACT_ENV_PREFIX = "ZNDRAW_JOBLIB_"
 MIN_SECRET_LENGTH = 32
@@ -78,6 +80,9 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Retried task due after min(max, base * 2^attempt), jittered"
     )
     retry_backoff_max_seconds: float = Field(3600.0, ge=0, description="Cap of the retry backoff")
+    scheduler_interval_seconds: float = Field(
+        1.0, gt=0, description="How often the leader wakes workers for tasks that became due"
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(
@@ -133,6 +138,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'jobserver.db').as_posix()}"
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.retry_backoff_base_seconds, self.retry_backoff_max_seconds)
 
     @property
     def is_sqlite(self) -> bool:

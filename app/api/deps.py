@@ -96,5 +96,4 @@ PageQuery = Annotated[PageRequest, Depends(page_request)]
 
 def retry_policy(core: Core) -> RetryPolicy:
     """The retry backoff of this server's settings (beyond the contract)."""
-    settings = core.settings
-    return RetryPolicy(settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds)
+    return core.settings.retry_policy

@@ -28,9 +28,18 @@ class Leader(Protocol):
 
     async def release(self) -> None: ...
 
+    @property
+    def leading(self) -> bool:
+        """What the last `lead()` found, without asking the database again."""
+        ...
+
 
 class SoleLeader:
     """SQLite: the server is the only process on its database."""
+
+    @property
+    def leading(self) -> bool:
+        return True
 
     async def lead(self) -> bool:
         return True
@@ -51,6 +60,10 @@ class AdvisoryLockLeader:
         )
         self._connection: AsyncConnection | None = None
         self._leading = False
+
+    @property
+    def leading(self) -> bool:
+        return self._leading
 
     async def lead(self) -> bool:
         try:

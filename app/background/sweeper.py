@@ -19,8 +19,10 @@ from app.background.leader import Leader
 from app.db.models import Task, Worker
 from app.db.types import utcnow
 from app.realtime.publisher import Publisher
-from app.services import task_views, workers
+from app.services import scheduler, task_views, workers
 from app.services.events import Event
+from app.services.retries import DEFAULT_POLICY
+from app.services.retry import RetryPolicy
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,9 @@ async def db_now(session: AsyncSession) -> datetime:
     return now
 
 
-async def sweep_stale_workers(session: AsyncSession, older_than: timedelta) -> list[Event]:
+async def sweep_stale_workers(
+    session: AsyncSession, older_than: timedelta, retry: RetryPolicy = DEFAULT_POLICY
+) -> list[Event]:
     """Workers without a heartbeat for `older_than` get the DELETE /workers cascade, all in
     the caller's one transaction (BACKGROUND.md §1, pass 1)."""
     threshold = await db_now(session) - older_than
@@ -45,7 +49,7 @@ async def sweep_stale_workers(session: AsyncSession, older_than: timedelta) -> l
     ids = list(stale)
     if ids:
         log.info("sweeping %d stale worker(s)", len(ids))
-    return await workers.cleanup(session, ids)
+    return await workers.cleanup(session, ids, retry)
 
 
 async def fail_stuck_internal_tasks(session: AsyncSession, older_than: timedelta) -> list[Event]:
@@ -94,7 +98,7 @@ async def run_pass(
     """One sweep: each pass commits on its own, then publishes its events."""
     async with sessionmaker() as session:
         events = await sweep_stale_workers(
-            session, timedelta(seconds=settings.worker_timeout_seconds)
+            session, timedelta(seconds=settings.worker_timeout_seconds), settings.retry_policy
         )
         await session.commit()
     await publisher.publish(events)
@@ -142,3 +146,29 @@ async def run_forever(
                 await run_pass(settings, sessionmaker, publisher)
         except Exception:
             log.exception("background pass failed; next try in one interval")
+
+
+async def run_scheduler(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publisher: Publisher,
+    leader: Leader,
+    stop: asyncio.Event,
+) -> None:
+    """Every scheduler interval, on the leader: wake workers of tasks that became due
+    (delayed submits, retries after backoff). The sweeper loop keeps the leadership fresh."""
+    since: datetime | None = None
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), settings.scheduler_interval_seconds)
+        if stop.is_set():
+            return
+        if not leader.leading:
+            since = None  # a new leader starts by waking everything already due
+            continue
+        try:
+            async with sessionmaker() as session:
+                events, since = await scheduler.wake_due_tasks(session, since)
+            await publisher.publish(events)
+        except Exception:
+            log.exception("scheduler pass failed; next try in one interval")
