@@ -164,6 +164,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "default_admin_email": ADMIN_EMAIL,
         "default_admin_password": ADMIN_PASSWORD,
         "background_enabled": False,
+        # No example @internal jobs unless a test asks: contract tests expect @internal empty.
+        "internal_extensions": "",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -11,11 +11,11 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import dialect_name
-from app.db.models import Task, Worker
+from app.db.models import Task, Worker, WorkerJob
 from app.db.types import utcnow
 from app.errors import Forbidden, InternalJobNotConfigured, TaskNotFound, WorkerNotFound
 from app.services import claim_order, retries, task_options, task_views
@@ -98,31 +98,35 @@ async def claim(
     lock is granted after another claimer took it is re-checked and passed over, so a
     None means nothing was claimable. On SQLite the single writer serialises claims.
     """
-    worker = await session.get(Worker, worker_id)
-    if worker is None:
-        raise WorkerNotFound(f"Worker {worker_id} not found")
-    if worker.user_id != actor.id:
-        raise Forbidden("Worker belongs to a different user")
     actor.require_writer()
+    owned = exists().where(Worker.id == worker_id, Worker.user_id == actor.id)
     next_task = claim_order.next_claimable(dialect_name(session), worker_id)
+    # The ownership check rides in the UPDATE: the common case is one round trip, and
+    # the worker is only looked up again when nothing was claimed, to say why.
     result = await session.execute(
         update(Task)
-        .where(Task.seq == next_task, Task.status == "pending")
+        .where(Task.seq == next_task, Task.status == "pending", owned)
         .values(status="claimed", worker_id=worker_id, claimed_at=utcnow())
         .returning(Task)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     task = result.scalar_one_or_none()
     if task is None:
+        await _check_claimer(session, actor, worker_id)
         return None, []
     return TaskView(task), [task_views.status_event(task), task_views.changed(task)]
 
 
-async def _get_task(session: AsyncSession, task_id: uuid.UUID, *, lock: bool = False) -> Task:
-    query = select(Task).where(Task.id == task_id)
-    if lock:
-        query = query.with_for_update()
-    task = (await session.execute(query)).scalar_one_or_none()
+async def _check_claimer(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> None:
+    owner = await session.scalar(select(Worker.user_id).where(Worker.id == worker_id))
+    if owner is None:
+        raise WorkerNotFound(f"Worker {worker_id} not found")
+    if owner != actor.id:
+        raise Forbidden("Worker belongs to a different user")
+
+
+async def _get_task(session: AsyncSession, task_id: uuid.UUID) -> Task:
+    task = (await session.execute(select(Task).where(Task.id == task_id))).scalar_one_or_none()
     if task is None:
         raise TaskNotFound(f"Task '{task_id}' not found")
     return task
@@ -141,20 +145,43 @@ def _submitter_cancels_pending(actor: Actor, task: Task, status: TaskStatus) -> 
     )
 
 
-async def _authorize_update(
-    session: AsyncSession, actor: Actor, task: Task, status: TaskStatus
-) -> None:
+@dataclass(frozen=True)
+class _Locked:
+    """A task row locked for update, with what authorization and the orphan rule need."""
+
+    task: Task
+    worker_owner: uuid.UUID | None
+    job_has_workers: bool
+
+
+async def _lock_for_update(session: AsyncSession, task_id: uuid.UUID) -> _Locked:
+    """One round trip: the row (locked), its worker's owner, whether its job has links."""
+    linked = exists().where(WorkerJob.job_id == Task.job_id)
+    row = (
+        await session.execute(
+            select(Task, Worker.user_id, linked)
+            .outerjoin(Worker, Worker.id == Task.worker_id)
+            .where(Task.id == task_id)
+            .with_for_update(of=Task)
+        )
+    ).one_or_none()
+    if row is None:
+        raise TaskNotFound(f"Task '{task_id}' not found")
+    return _Locked(row[0], row[1], bool(row[2]))
+
+
+def _authorize_update(actor: Actor, locked: _Locked, status: TaskStatus) -> None:
     """Superuser: any task. Others: only tasks claimed by a worker they own (REST.md),
     plus cancelling their own pending submission."""
     if actor.is_superuser:
         return
     actor.require_writer()
+    task = locked.task
     if _submitter_cancels_pending(actor, task, status):
         return
     if task.worker_id is None:
         raise Forbidden("Task not claimed by any worker")
-    owner = await session.scalar(select(Worker.user_id).where(Worker.id == task.worker_id))
-    if owner != actor.id:
+    if locked.worker_owner != actor.id:
         raise Forbidden("Not authorized to update this task")
 
 
@@ -168,9 +195,10 @@ async def update_status(
     retry: RetryPolicy = retries.DEFAULT_POLICY,
 ) -> tuple[TaskView, list[Event]]:
     """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
-    task = await _get_task(session, task_id, lock=True)
+    locked = await _lock_for_update(session, task_id)
+    task = locked.task
     retries.check_fence(task, fence)  # beyond the contract: only when the report names one
-    await _authorize_update(session, actor, task, status)
+    _authorize_update(actor, locked, status)
     check_transition(task.status, status)
     retried = (
         await retries.retry_failed(session, task, error, retry) if status == "failed" else None
@@ -187,7 +215,7 @@ async def update_status(
             values["error"] = error
     task = await _apply(session, task, values)
     events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
-    if terminal:
+    if terminal and not locked.job_has_workers:  # a linked job is never an orphan
         events.extend(await jobs_service.soft_delete_orphans(session, [task.job_id]))
     return TaskView(task), events
 

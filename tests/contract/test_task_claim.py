@@ -113,7 +113,7 @@ async def test_claim_never_hands_out_internal_tasks(
     async with core.sessionmaker() as session:
         worker = await session.get(Worker, uuid.UUID(worker_id))
         assert worker is not None
-        job = await make_job(session, "@internal", workers=(worker,))
+        job = await make_job(session, "@internal", name="NoExecutor", workers=(worker,))
         await make_task(session, job, room_id="r1", status="pending")
         await session.commit()
     assert (await claim(client, user_headers, worker_id)).json() == {"task": None}
