@@ -105,7 +105,7 @@ def build_auth_routers(secret: str, lifetime_seconds: int) -> list[tuple[APIRout
     ]
 
 
-def _registration_allowed(settings: Settings) -> None:
+async def _registration_allowed(settings: Settings) -> None:
     if not settings.allow_registration:
         raise Forbidden("Registration is disabled on this server")
 

@@ -1,4 +1,8 @@
-"""Annotated dependency aliases: Session, CurrentActor, Uow, Settings, Page."""
+"""Annotated dependency aliases: Session, CurrentActor, Uow, Settings, Page.
+
+Every dependency is `async def`, even trivial ones: FastAPI runs a plain `def`
+dependency in a worker thread, which costs more than the work itself.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from app.state import Core
 oauth2 = OAuth2PasswordBearer(tokenUrl="/v1/auth/jwt/login", auto_error=False)
 
 
-def get_core(request: Request) -> Core:
+async def get_core(request: Request) -> Core:
     core: Core = request.app.state.core
     return core
 
@@ -29,7 +33,7 @@ def get_core(request: Request) -> Core:
 CoreDep = Annotated[Core, Depends(get_core)]
 
 
-def get_settings(core: CoreDep) -> SettingsModel:
+async def get_settings(core: CoreDep) -> SettingsModel:
     return core.settings
 
 
@@ -77,14 +81,14 @@ class UnitOfWork:
         await self.core.publisher.publish(events)
 
 
-def get_uow(session: Session, core: CoreDep) -> UnitOfWork:
+async def get_uow(session: Session, core: CoreDep) -> UnitOfWork:
     return UnitOfWork(session, core)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def page_request(
+async def page_request(
     limit: Annotated[int, Query(ge=0, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> PageRequest:

@@ -59,14 +59,16 @@ async def insert_tasks(
 
     Returns the tasks in the order of `rows` and, per row, whether it was created.
     """
-    statement = _insert(session).values(list(rows))
+    statement = _insert(session)
     if any(row.get("idempotency_key") is not None for row in rows):
         # Concurrent submits of one key: the loser waits for the winner's commit, then
         # inserts nothing and reads the winner's row below.
         statement = statement.on_conflict_do_nothing(index_elements=list(IDEMPOTENCY_COLUMNS))
-    result = await session.execute(
-        statement.returning(Task).execution_options(populate_existing=True)
-    )
+    statement = statement.returning(Task).execution_options(populate_existing=True)
+    # A single row as plain VALUES: that compiled form is cached across submits, while a
+    # multi-row VALUES clause is compiled anew every time.
+    values: Any = rows[0] if len(rows) == 1 else list(rows)
+    result = await session.execute(statement.values(values))
     by_id = {task.id: task for task in result.scalars().all()}
     missing = [row for row in rows if row["id"] not in by_id]
     existing = await _existing(session, missing)
