@@ -5,20 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import dialect_name
 from app.db.models import Task
-from app.db.types import utcnow
-from app.errors import InternalJobNotConfigured
-from app.services import jobs as jobs_service
 from app.services import task_options, task_views
+from app.services import tasks as tasks_service
 from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
-from app.services.rooms import INTERNAL_ROOM, validate_room_id
 from app.services.task_views import TaskView
 from app.services.tasks import Submission
 
@@ -41,23 +37,7 @@ async def submit_many(
 ) -> BulkSubmitted:
     """Queue every submission or none (the caller's transaction). Items whose idempotency
     key exists stand for the existing task. Same checks and events as a single submit."""
-    validate_room_id(room_id)
-    job = await jobs_service.resolve(session, job_name)
-    actor.require_writer()
-    internal = job.room_id == INTERNAL_ROOM
-    if internal and job.full_name not in internal_jobs:
-        raise InternalJobNotConfigured(
-            f"Internal job '{job.full_name}' is registered but no executor is available"
-        )
-    common: dict[str, Any] = {
-        "job_id": job.id,
-        "job_name": job.full_name,
-        "room_id": room_id,
-        "created_by": actor.id,
-        "internal": internal,
-        "status": "claimed" if internal else "pending",
-        "claimed_at": utcnow() if internal else None,
-    }
+    common = await tasks_service.target_columns(session, actor, room_id, job_name, internal_jobs)
     if not submissions:
         return BulkSubmitted([], [])
     ids = [uuid.uuid4() for _ in submissions]
@@ -71,17 +51,19 @@ async def submit_many(
             for i, s in zip(ids, submissions, strict=True)
         ]
         tasks, created = await task_options.insert_tasks(session, rows)
-    positions = await _queue_positions(session, job.id, tasks)
+    positions = await _queue_positions(session, common["job_id"], tasks)
     views = [TaskView(t, positions.get(t.id)) for t in tasks]
     events: list[Event] = []
     for view, new in zip(views, created, strict=True):
         if new:
             events.append(task_views.status_event(view.task, view.queue_position))
             events.append(task_views.changed(view.task))
-    if not internal and any(created):
+    if not common["internal"] and any(created):
         # One wake-up per batch: a woken worker claims until the queue is empty.
         first = tasks[created.index(True)]
-        events.append(TaskAvailable(job_name=job.full_name, room_id=room_id, task_id=str(first.id)))
+        events.append(
+            TaskAvailable(job_name=first.job_name, room_id=room_id, task_id=str(first.id))
+        )
     return BulkSubmitted(views, events)
 
 

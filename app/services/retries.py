@@ -67,7 +67,7 @@ async def retry_failed(
     else None and the caller fails it as the contract says. Never commits."""
     if task.internal or not RetryPolicy.may_retry(task.attempt, task.max_attempts):
         return None
-    retried = await _update(session, task.seq, _retry_values(task, error, policy))
+    retried = await task_views.update_row(session, task.seq, _retry_values(task, error, policy))
     position = await task_views.queue_position(session, retried)
     events: list[Event] = [task_views.status_event(retried, position), task_views.changed(retried)]
     return TaskView(retried, position), events
@@ -112,14 +112,3 @@ async def fail_lost_tasks(
         )
         events.extend(task_views.status_events(failed.scalars().all()))
     return events
-
-
-async def _update(session: AsyncSession, seq: int, values: dict[str, Any]) -> Task:
-    result = await session.execute(
-        update(Task)
-        .where(Task.seq == seq)
-        .values(**values)
-        .returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return result.scalar_one()

@@ -4,9 +4,8 @@ transaction, never commit, and return the events to publish after commit."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, Task, Worker, WorkerJob
@@ -54,7 +53,9 @@ async def cancel(
     task = await _locked(session, task_id)
     await _authorize(session, actor, task, "cancel")
     check_transition(task.status, TaskStatus.CANCELLED)
-    task = await _apply(session, task, {"status": "cancelled", "completed_at": utcnow()})
+    task = await task_views.update_row(
+        session, task.seq, {"status": "cancelled", "completed_at": utcnow()}
+    )
     events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
     events.extend(await jobs_service.soft_delete_orphans(session, [task.job_id]))
     return TaskView(task), events
@@ -73,9 +74,9 @@ async def retry(
         # The job lost its last worker; a pending task would wait for nobody.
         raise JobNotFound(f"Job '{task.job_name}' not found")
     attempt = task.attempt + 1
-    task = await _apply(
+    task = await task_views.update_row(
         session,
-        task,
+        task.seq,
         {
             "status": "pending",
             "attempt": attempt,
@@ -94,14 +95,3 @@ async def retry(
         TaskAvailable(job_name=task.job_name, room_id=task.room_id, task_id=str(task.id)),
     ]
     return TaskView(task, position), events
-
-
-async def _apply(session: AsyncSession, task: Task, values: dict[str, Any]) -> Task:
-    result = await session.execute(
-        update(Task)
-        .where(Task.seq == task.seq)
-        .values(**values)
-        .returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return result.scalar_one()

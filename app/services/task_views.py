@@ -1,12 +1,14 @@
-"""A task as clients see it: the row plus its queue position, and its status event."""
+"""A task as clients see it (the row plus its queue position, its status event), and the
+one statement that changes a task row and reads it back."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Task
@@ -79,3 +81,15 @@ def changed(task: Task) -> TaskChanged:
 
 def task_ids(tasks: Iterable[Task]) -> list[uuid.UUID]:
     return [task.id for task in tasks]
+
+
+async def update_row(session: AsyncSession, seq: int, values: dict[str, Any]) -> Task:
+    """UPDATE one task by its seq and return the row as it now is."""
+    result = await session.execute(
+        update(Task)
+        .where(Task.seq == seq)
+        .values(**values)
+        .returning(Task)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+    return result.scalar_one()

@@ -44,6 +44,34 @@ class Submitted:
     created: bool = True  # False: an idempotency key matched an existing task
 
 
+async def target_columns(
+    session: AsyncSession,
+    actor: Actor,
+    room_id: str,
+    job_name: str,
+    internal_jobs: Container[str],
+) -> dict[str, Any]:
+    """The submit checks in the contract's order, then the columns every task submitted
+    to this job and room shares."""
+    validate_room_id(room_id)
+    job = await jobs_service.resolve(session, job_name)
+    actor.require_writer()
+    internal = job.room_id == INTERNAL_ROOM
+    if internal and job.full_name not in internal_jobs:
+        raise InternalJobNotConfigured(
+            f"Internal job '{job.full_name}' is registered but no executor is available"
+        )
+    return {
+        "job_id": job.id,
+        "job_name": job.full_name,
+        "room_id": room_id,
+        "created_by": actor.id,
+        "internal": internal,
+        "status": "claimed" if internal else "pending",
+        "claimed_at": utcnow() if internal else None,
+    }
+
+
 async def submit(
     session: AsyncSession,
     actor: Actor,
@@ -54,26 +82,11 @@ async def submit(
 ) -> Submitted:
     """Queue a task. An @internal task is stored already `claimed` (worker-less) so that a
     broker message lost after commit is repaired by re-dispatch, never left pending."""
-    validate_room_id(room_id)
-    job = await jobs_service.resolve(session, job_name)
-    actor.require_writer()
-    internal = job.room_id == INTERNAL_ROOM
-    if internal and job.full_name not in internal_jobs:
-        raise InternalJobNotConfigured(
-            f"Internal job '{job.full_name}' is registered but no executor is available"
-        )
     values: dict[str, Any] = {
         "id": uuid.uuid4(),
-        "job_id": job.id,
-        "job_name": job.full_name,
-        "room_id": room_id,
         "payload": submission.payload,
-        "created_by": actor.id,
-        "internal": internal,
-        "status": "claimed" if internal else "pending",
+        **await target_columns(session, actor, room_id, job_name, internal_jobs),
     }
-    if internal:
-        values["claimed_at"] = utcnow()
     values.update(submission.options.columns())
     [task], [created] = await task_options.insert_tasks(session, [values])
     view = await task_views.view(session, task)
@@ -83,8 +96,8 @@ async def submit(
         task_views.status_event(task, view.queue_position),
         task_views.changed(task),
     ]
-    if not internal:
-        events.append(TaskAvailable(job_name=job.full_name, room_id=room_id, task_id=str(task.id)))
+    if not task.internal:
+        events.append(TaskAvailable(job_name=task.job_name, room_id=room_id, task_id=str(task.id)))
     return Submitted(view, events)
 
 
@@ -213,22 +226,11 @@ async def update_status(
         values["completed_at"] = utcnow()
         if error:
             values["error"] = error
-    task = await _apply(session, task, values)
+    task = await task_views.update_row(session, task.seq, values)
     events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
     if terminal and not locked.job_has_workers:  # a linked job is never an orphan
         events.extend(await jobs_service.soft_delete_orphans(session, [task.job_id]))
     return TaskView(task), events
-
-
-async def _apply(session: AsyncSession, task: Task, values: dict[str, Any]) -> Task:
-    result = await session.execute(
-        update(Task)
-        .where(Task.seq == task.seq)
-        .values(**values)
-        .returning(Task)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    return result.scalar_one()
 
 
 async def list_in_room(
