@@ -58,9 +58,11 @@ async def submit_many(
         if new:
             events.append(task_views.status_event(view.task, view.queue_position))
             events.append(task_views.changed(view.task))
-    if not common["internal"] and any(created):
-        # One wake-up per batch: a woken worker claims until the queue is empty.
-        first = tasks[created.index(True)]
+    due = [t for t, new in zip(tasks, created, strict=True) if new and task_views.due_on_submit(t)]
+    if not common["internal"] and due:
+        # One wake-up per batch: a woken worker claims until the queue is empty. Delayed
+        # items are announced by the scheduler pass once due.
+        first = due[0]
         events.append(
             TaskAvailable(job_name=first.job_name, room_id=room_id, task_id=str(first.id))
         )

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.dialect import dialect_name, later_by
 from app.db.models import Task
 from app.db.types import utcnow
 from app.services.events import TaskAvailable
+from app.services.task_views import DUE_ON_SUBMIT_SECONDS
 
 # A task made due by a transaction that commits after a pass read its window would be
 # missed; re-reading this much of the previous window covers such late commits. Wake-ups
@@ -28,9 +30,22 @@ async def wake_due_tasks(
 
     Returns the events and the `since` of the next pass (the database's now)."""
     now = (await session.execute(select(utcnow()))).scalar_one()
-    window = [Task.status == "pending", Task.internal.is_(False), Task.run_at <= now]
+    window: list[ColumnElement[bool]] = [
+        Task.status == "pending",
+        Task.internal.is_(False),
+        Task.run_at <= now,
+    ]
     if since is not None:
         window.append(Task.run_at > since - OVERLAP)
+        # Tasks due on submit were announced by the submit itself; retries count anew.
+        window.append(
+            later_by(
+                dialect_name(session),
+                Task.run_at.expression,
+                Task.created_at.expression,
+                DUE_ON_SUBMIT_SECONDS,
+            )
+        )
     heads = (
         select(func.min(Task.seq).label("seq"))
         .where(*window)

@@ -96,7 +96,7 @@ async def submit(
         task_views.status_event(task, view.queue_position),
         task_views.changed(task),
     ]
-    if not task.internal:
+    if not task.internal and task_views.due_on_submit(task):
         events.append(TaskAvailable(job_name=task.job_name, room_id=room_id, task_id=str(task.id)))
     return Submitted(view, events)
 

@@ -19,9 +19,10 @@ async def test_wake_due_tasks_reports_each_job_and_room_whose_task_became_due(
         job = await make_job(session)
         user = await make_user(session)
         start = (await session.execute(select(utcnow()))).scalar_one()
-        due = await make_task(session, job, run_at=utcnow_plus(-1), created_by=user.id)
-        await make_task(session, job, run_at=utcnow_plus(-1))
-        other_room = await make_task(session, job, room_id="r9", run_at=utcnow_plus(-1))
+        delayed = {"created_at": utcnow_plus(-30), "run_at": utcnow_plus(-1)}
+        due = await make_task(session, job, created_by=user.id, **delayed)
+        await make_task(session, job, **delayed)
+        other_room = await make_task(session, job, room_id="r9", **delayed)
         await make_task(session, job, run_at=utcnow_plus(3600))
         await session.commit()
         events, since = await wake_due_tasks(session, start - timedelta(seconds=2))
@@ -54,3 +55,13 @@ async def test_a_new_leader_wakes_every_due_pending_task(core: Core) -> None:
         await session.commit()
         events, _ = await wake_due_tasks(session, None)
     assert [e.task_id for e in events] == [str(old.id)]
+
+
+async def test_a_task_due_on_submit_is_not_announced_again(core: Core) -> None:
+    async with core.sessionmaker() as session:
+        job = await make_job(session)
+        start = (await session.execute(select(utcnow()))).scalar_one()
+        await make_task(session, job)
+        await session.commit()
+        events, _ = await wake_due_tasks(session, start)
+    assert events == []
