@@ -166,8 +166,11 @@ async def update_status(
     error: str | None = None,
     fence: Fence | None = None,
     retry: RetryPolicy = retries.DEFAULT_POLICY,
+    *,
+    result: Any = None,
 ) -> tuple[TaskView, list[Event]]:
-    """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
+    """PATCH /tasks/{id}: 404, then authorization, then the state machine. `result`
+    (beyond the contract) is stored with `completed`."""
     task = await _get_task(session, task_id, lock=True)
     retries.check_fence(task, fence)  # beyond the contract: only when the report names one
     await _authorize_update(session, actor, task, status)
@@ -185,6 +188,8 @@ async def update_status(
         values["completed_at"] = utcnow()
         if error:
             values["error"] = error
+        if result is not None:
+            values["result"] = result
     task = await _apply(session, task, values)
     events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
     if terminal:
