@@ -44,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not args.token:
         raise SystemExit("--token (or JOBSERVER_TOKEN) is required")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     sys.path.insert(0, os.getcwd())  # module:Class resolves from where the command runs
     jobs = [load_job(spec) for spec in args.jobs]
     worker = Worker(

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 import httpx
 import socketio
 
@@ -155,8 +156,14 @@ class Socket:
     def __init__(self, url: str, token: str) -> None:
         self.url = url
         self.token = token
+        # Our own aiohttp session: engine.io would otherwise open one per failed connect
+        # attempt and leave it for the garbage collector while the server is down.
+        self._http = aiohttp.ClientSession()
         self.sio = socketio.AsyncClient(
-            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=5.0
+            reconnection=True,
+            reconnection_delay=0.2,
+            reconnection_delay_max=5.0,
+            http_session=self._http,
         )
         self.on_connect: list[Callable[[], Awaitable[None]]] = []
         self._runner: asyncio.Task[None] | None = None
@@ -207,3 +214,4 @@ class Socket:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
         await self.sio.disconnect()
+        await self._http.close()
