@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,7 @@ async def test_worker_rides_out_a_server_restart_and_runs_every_task_once(
                 if sum(EXECUTIONS[f"{tag}:{n}"] for n in range(TASKS)) >= 10:
                     break
                 await asyncio.sleep(0.02)
-        await asyncio.to_thread(live.kill)
+        await asyncio.to_thread(live.kill, signal.SIGKILL)  # no graceful drain of requests
         await asyncio.sleep(1)  # workers see the server gone: claims and reports fail
         restarted = await asyncio.to_thread(start_server, live.env, live.log_path, port)
         live.process = restarted.process

@@ -32,6 +32,7 @@ REPORT_RETRY_SECONDS = 300.0
 IDLE_POLL_SECONDS = 5.0
 # A handle() still running after this starts a long-poll on its task to notice a cancel.
 WATCH_AFTER_SECONDS = 1.0
+LIST_LIMIT = 100
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._socket: Socket | None = None
+        # A claim whose answer was lost may have been granted: look for it once reachable.
+        self._claim_uncertain = False
 
     # --- lifecycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -190,7 +193,8 @@ class Worker:
             if len(self.running) >= self.concurrency:
                 await self._wake.wait()
                 continue
-            claimed = await self._claim()
+            claimed = await self._adopt() if self._claim_uncertain else None
+            claimed = claimed or await self._claim()
             if claimed is not None:
                 idle_attempt = 0
                 self.claims[claimed.id] = claimed
@@ -217,8 +221,11 @@ class Worker:
             return None
         except JobserverSdkError as exc:
             log.warning("claim failed: %s", exc)
+            self._claim_uncertain = True
             return None
-        task = body.get("task")
+        return await self._accept(body.get("task"))
+
+    async def _accept(self, task: dict[str, Any] | None) -> Claimed | None:
         if task is None:
             return None
         cls = self.jobs.get(task["job_name"])
@@ -228,10 +235,28 @@ class Worker:
             return None
         return claimed
 
+    async def _adopt(self) -> Claimed | None:
+        """A task the server handed to this worker although the claim's answer never
+        arrived (the connection broke after the commit). Only tasks submitted in the
+        worker's own room can be listed; other rooms' tasks of a @global job stay claimed
+        until the worker is deleted or goes stale."""
+        for name in self.jobs:
+            path = f"{JOBLIB}/rooms/{self.room}/jobs/{name}/tasks?status=claimed&limit={LIST_LIMIT}"
+            try:
+                page = await self.client.request("GET", path)
+            except JobserverSdkError:
+                return None  # still unreachable: look again on the next round
+            for task in page["items"]:
+                if task["worker_id"] == str(self.worker_id) and task["id"] not in self.running:
+                    log.info("adopting task %s claimed before the connection broke", task["id"])
+                    return await self._accept(task)
+        self._claim_uncertain = False
+        return None
+
     # --- running ----------------------------------------------------------------------
     async def _run(self, claimed: Claimed) -> None:
         try:
-            if not await self._report(claimed, "running"):
+            if not await self._report(claimed, "running") and not await self._holds(claimed):
                 return
             try:
                 job = claimed.job.model_validate(claimed.payload)
@@ -243,6 +268,19 @@ class Worker:
             self.running.pop(claimed.id, None)
             self.claims.pop(claimed.id, None)
             self._wake.set()
+
+    async def _holds(self, claimed: Claimed) -> bool:
+        """After a refused `running` report: True when a retry of it had in fact already
+        applied (the first answer was lost), so the task is ours to run."""
+        try:
+            task = await self.client.request("GET", f"{JOBLIB}/tasks/{claimed.id}")
+        except JobserverSdkError:
+            return False
+        return bool(
+            task["status"] == "running"
+            and task["worker_id"] == str(self.worker_id)
+            and task["attempt"] == claimed.attempt
+        )
 
     async def _execute(self, claimed: Claimed, job: Job) -> None:
         timeout = claimed.job.timeout_seconds
