@@ -131,3 +131,16 @@ async def test_task_within_its_timeout_plus_grace_is_left_running(
         await session.commit()
     read = await client.get(f"{JOBLIB}/tasks/{task['id']}", headers=admin_headers)
     assert read.json()["status"] == "running"
+
+
+async def test_timed_out_task_on_its_last_attempt_fails(
+    client: httpx.AsyncClient, admin_headers: dict[str, str], core: Core
+) -> None:
+    task = await running_task(client, admin_headers, timeout_seconds=0.05)
+    await asyncio.sleep(0.2)
+    async with core.sessionmaker() as session:
+        await sweeper.fail_timed_out_tasks(session, timedelta(0))
+        await session.commit()
+    read = (await client.get(f"{JOBLIB}/tasks/{task['id']}", headers=admin_headers)).json()
+    assert read["status"] == "failed"
+    assert read["error"] == "timed out after 0.05 s (no report from the worker)"
