@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         1.0, gt=0, description="How often the leader wakes workers for tasks that became due"
     )
+    max_result_bytes: int = Field(
+        1_048_576, ge=1, description="Largest task result a worker may report (JSON bytes)"
+    )
+    task_timeout_grace_seconds: float = Field(
+        30.0, ge=0, description="The leader fails a task running past its job's timeout + this"
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(

@@ -115,6 +115,7 @@ class TaskClaimRequest(BaseModel):
 class TaskUpdateRequest(FenceIn):
     status: TaskStatus
     error: str | None = None
+    result: Any = Field(None, description="Beyond the contract: any JSON, with `completed`")
 
 
 class TaskResponse(TaskOptionsOut):
@@ -129,6 +130,7 @@ class TaskResponse(TaskOptionsOut):
     error: str | None
     payload: dict[str, Any]
     queue_position: int | None
+    result: Any = None  # beyond the contract: what the worker reported with `completed`
 
     @classmethod
     def of(cls, view: TaskView) -> TaskResponse:
@@ -145,6 +147,7 @@ class TaskResponse(TaskOptionsOut):
             error=t.error,
             payload=t.payload,
             queue_position=view.queue_position,
+            result=t.result,
             **TaskOptionsOut.fields_of(t),
         )
 

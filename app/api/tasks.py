@@ -18,7 +18,7 @@ from app.api.schemas import (
     TaskUpdateRequest,
     paginated,
 )
-from app.services import long_poll, tasks
+from app.services import long_poll, task_results, tasks
 from app.services.states import TaskStatus
 from app.services.tasks import Submission
 
@@ -92,9 +92,18 @@ async def get_task(
 async def update_task(
     task_id: uuid.UUID, body: TaskUpdateRequest, uow: Uow, actor: CurrentActor, core: CoreDep
 ) -> TaskResponse:
-    """Move a task along its state machine."""
+    """Move a task along its state machine. With `completed`, a worker may report the
+    task's `result` (any JSON up to the server's size limit)."""
+    task_results.check_result(body.status, body.result, core.settings.max_result_bytes)
     view, events = await tasks.update_status(
-        uow.session, actor, task_id, body.status, body.error, body.fence(), retry_policy(core)
+        uow.session,
+        actor,
+        task_id,
+        body.status,
+        body.error,
+        body.fence(),
+        retry_policy(core),
+        result=body.result,
     )
     await uow.commit(events)
     return TaskResponse.of(view)

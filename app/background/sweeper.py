@@ -1,4 +1,5 @@
-"""The sweeper: stale workers, stuck @internal tasks, lost @internal dispatches.
+"""The sweeper: stale workers, stuck @internal tasks, lost @internal dispatches, tasks
+running past their job's timeout.
 
 Pass functions run in the caller's transaction and return what to publish after commit;
 `run_forever` is the loop a server runs while it is the leader.
@@ -16,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.background.leader import Leader
-from app.db.models import Task, Worker
+from app.db.models import Job, Task, Worker
 from app.db.types import utcnow
 from app.realtime.publisher import Publisher
-from app.services import scheduler, task_views, workers
+from app.services import retries, scheduler, task_views, workers
 from app.services.events import Event
 from app.services.retries import DEFAULT_POLICY
 from app.services.retry import RetryPolicy
@@ -71,6 +72,35 @@ async def fail_stuck_internal_tasks(session: AsyncSession, older_than: timedelta
     return task_views.status_events(result.scalars().all())
 
 
+async def fail_timed_out_tasks(
+    session: AsyncSession, grace: timedelta, retry: RetryPolicy = DEFAULT_POLICY
+) -> list[Event]:
+    """Running tasks of jobs with a `timeout_seconds` that started more than timeout +
+    `grace` ago: their worker is stuck or gone without noticing. They fail under the retry
+    rules, and the worker's late report is then refused by the fence or the state machine."""
+    now = await db_now(session)
+    rows = await session.execute(
+        select(Task, Job.timeout_seconds)
+        .join(Job, Job.id == Task.job_id)
+        .where(
+            Task.status == "running",
+            Task.internal.is_(False),
+            Job.timeout_seconds.is_not(None),
+            Task.started_at < now - grace,
+        )
+        .order_by(Task.seq)
+        .with_for_update(of=Task)
+    )
+    events: list[Event] = []
+    for task, timeout in rows.all():
+        # Few rows reach here (started before now - grace); the per-job limit is checked
+        # in Python because interval arithmetic on a column differs between dialects.
+        if task.started_at + timedelta(seconds=timeout) + grace < now:
+            error = f"timed out after {timeout:g} s (no report from the worker)"
+            events.extend(await retries.fail_held_tasks(session, [task], error, retry))
+    return events
+
+
 async def take_lost_dispatches(session: AsyncSession, grace: timedelta) -> list[uuid.UUID]:
     """@internal tasks dispatched more than `grace` ago and never started: their broker
     message may be lost. Their `claimed_at` moves to now, so each is re-sent once per
@@ -105,6 +135,12 @@ async def run_pass(
     async with sessionmaker() as session:
         events = await fail_stuck_internal_tasks(
             session, timedelta(seconds=settings.internal_task_timeout_seconds)
+        )
+        await session.commit()
+    await publisher.publish(events)
+    async with sessionmaker() as session:
+        events = await fail_timed_out_tasks(
+            session, timedelta(seconds=settings.task_timeout_grace_seconds), settings.retry_policy
         )
         await session.commit()
     await publisher.publish(events)

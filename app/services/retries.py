@@ -94,6 +94,14 @@ async def fail_lost_tasks(
         .scalars()
         .all()
     )
+    return await fail_held_tasks(session, held, error, policy)
+
+
+async def fail_held_tasks(
+    session: AsyncSession, held: Sequence[Task], error: str, policy: RetryPolicy = DEFAULT_POLICY
+) -> list[Event]:
+    """Each task (locked by the caller) retried while attempts remain, else failed with
+    `error`. Never commits."""
     events: list[Event] = []
     to_fail: list[int] = []
     for task in held:

@@ -206,8 +206,11 @@ async def update_status(
     error: str | None = None,
     fence: Fence | None = None,
     retry: RetryPolicy = retries.DEFAULT_POLICY,
+    *,
+    result: Any = None,
 ) -> tuple[TaskView, list[Event]]:
-    """PATCH /tasks/{id}: 404, then authorization, then the state machine."""
+    """PATCH /tasks/{id}: 404, then authorization, then the state machine. `result`
+    (beyond the contract) is stored with `completed`."""
     locked = await _lock_for_update(session, task_id)
     task = locked.task
     retries.check_fence(task, fence)  # beyond the contract: only when the report names one
@@ -226,6 +229,8 @@ async def update_status(
         values["completed_at"] = utcnow()
         if error:
             values["error"] = error
+        if result is not None:
+            values["result"] = result
     task = await task_views.update_row(session, task.seq, values)
     events: list[Event] = [task_views.status_event(task), task_views.changed(task)]
     if terminal and not locked.job_has_workers:  # a linked job is never an orphan

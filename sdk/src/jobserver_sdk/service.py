@@ -1,0 +1,237 @@
+"""`JobService` submits jobs and hands back `Task` handles to watch, cancel and await."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from jobserver_sdk.client import Client
+from jobserver_sdk.errors import JobCancelled, JobFailed, ResultTimeout
+from jobserver_sdk.job import Job
+
+JOBLIB = "/v1/joblib"
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# The server caps Prefer: wait (60 s by default); a longer result() wait re-polls.
+LONG_POLL_SECONDS = 55
+BULK_MAX = 1000
+
+
+class TaskInfo(BaseModel):
+    """A task as the server reports it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID
+    job_name: str
+    room_id: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    worker_id: uuid.UUID | None = None
+    error: str | None = None
+    payload: dict[str, Any] = {}
+    queue_position: int | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+    attempt: int = 1
+    max_attempts: int = 1
+    result: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL
+
+
+class Task:
+    """A handle on one submitted task.
+
+    Example:
+        >>> task = await service.submit(SayHello(who="Ada"))
+        >>> (await task.refresh()).status
+        'pending'
+        >>> await task.result(timeout=60)
+        {'greeted': 'Ada'}
+    """
+
+    def __init__(self, client: Client, info: TaskInfo) -> None:
+        self._client = client
+        self.info = info
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.info.id
+
+    @property
+    def status(self) -> str:
+        """The status as of the last refresh."""
+        return self.info.status
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id}, job={self.info.job_name!r}, status={self.status!r})"
+
+    async def refresh(self) -> TaskInfo:
+        """Read the task from the server."""
+        self.info = TaskInfo.model_validate(
+            await self._client.request("GET", f"{JOBLIB}/tasks/{self.id}")
+        )
+        return self.info
+
+    async def cancel(self) -> TaskInfo:
+        """Cancel the task (pending, claimed or running). A worker's later report on it is
+        refused, so it never turns completed."""
+        self.info = TaskInfo.model_validate(
+            await self._client.request("POST", f"{JOBLIB}/tasks/{self.id}/cancel", safe=False)
+        )
+        return self.info
+
+    async def result(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the SDK's documented API
+        """Wait (long-polling) until the task finishes and return what `handle()` returned.
+
+        Raises JobFailed (with the worker's error) once every attempt failed, JobCancelled
+        if it was cancelled, ResultTimeout if `timeout` seconds pass first."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        info = self.info
+        while not info.done:
+            wait = LONG_POLL_SECONDS
+            if deadline is not None:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise ResultTimeout(f"task {self.id} still {info.status} after {timeout} s")
+                wait = max(1, min(wait, int(remaining + 0.999)))
+            body = await self._client.request(
+                "GET",
+                f"{JOBLIB}/tasks/{self.id}",
+                headers={"Prefer": f"wait={wait}"},
+                http_timeout=wait + 15,
+            )
+            info = self.info = TaskInfo.model_validate(body)
+        if info.status == "failed":
+            raise JobFailed(str(self.id), info.error, info)
+        if info.status == "cancelled":
+            raise JobCancelled(str(self.id), info.error or "cancelled", info)
+        return info.result
+
+
+def _delay_seconds(delay: float | timedelta | None) -> float | None:
+    if isinstance(delay, timedelta):
+        return delay.total_seconds()
+    return delay
+
+
+class JobService:
+    """Submit jobs to a room of a jobserver.
+
+    `job_room` is where the job is registered (its workers' room); it defaults to `room`.
+    Use "@global" for jobs registered globally by an admin's worker.
+
+    Example:
+        >>> async with JobService("http://127.0.0.1:8000", token, room="demo") as service:
+        ...     task = await service.submit(SayHello(who="Ada"), delay=60, priority=5)
+        ...     tasks = await service.submit_many([SayHello(who=n) for n in ("a", "b")])
+        ...     print(await task.result(timeout=120))
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        room: str = "@global",
+        *,
+        job_room: str | None = None,
+        client: Client | None = None,
+    ) -> None:
+        self.room = room
+        self.job_room = job_room or room
+        self._own_client = client is None
+        self.client = client or Client(url, token)
+
+    async def __aenter__(self) -> JobService:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._own_client:
+            await self.client.aclose()
+
+    def _item(
+        self,
+        job: Job,
+        delay: float | timedelta | None,
+        priority: int | None,
+        max_attempts: int | None,
+    ) -> dict[str, Any]:
+        # A fresh idempotency key makes the submit safe to retry after a lost answer.
+        item: dict[str, Any] = {
+            "payload": job.payload(),
+            "priority": type(job).priority if priority is None else priority,
+            "max_attempts": type(job).max_attempts if max_attempts is None else max_attempts,
+            "idempotency_key": uuid.uuid4().hex,
+        }
+        seconds = _delay_seconds(delay)
+        if seconds:
+            item["delay_seconds"] = seconds
+        return item
+
+    async def submit(
+        self,
+        job: Job,
+        *,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
+        max_attempts: int | None = None,
+    ) -> Task:
+        """Queue one task; it is not claimable before `delay` (seconds or a timedelta)."""
+        path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
+        body = await self.client.request(
+            "POST", path, json=self._item(job, delay, priority, max_attempts)
+        )
+        return Task(self.client, TaskInfo.model_validate(body))
+
+    async def submit_many(
+        self,
+        jobs: Sequence[Job],
+        *,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
+    ) -> list[Task]:
+        """Queue many tasks through the bulk endpoint (all or nothing per 1,000, in order).
+        Jobs of several classes are sent as one bulk call per class."""
+        by_class: dict[type[Job], list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_class.setdefault(type(job), []).append(index)
+        tasks: list[Task | None] = [None] * len(jobs)
+        for cls, indexes in by_class.items():
+            path = f"{JOBLIB}/rooms/{self.room}/tasks/{cls.full_name(self.job_room)}/bulk"
+            for start in range(0, len(indexes), BULK_MAX):
+                chunk = indexes[start : start + BULK_MAX]
+                items = [self._item(jobs[i], delay, priority, None) for i in chunk]
+                body = await self.client.request("POST", path, json={"items": items})
+                for i, raw in zip(chunk, body["items"], strict=True):
+                    tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
+        return [task for task in tasks if task is not None]
+
+    def task(self, task_id: uuid.UUID | str) -> Task:
+        """A handle on an existing task by id (call `refresh()` to load it)."""
+        info = TaskInfo(
+            id=uuid.UUID(str(task_id)),
+            job_name="",
+            room_id=self.room,
+            status="unknown",
+            created_at=datetime.min,
+        )
+        return Task(self.client, info)

@@ -1,0 +1,175 @@
+"""The SDK against a live server: submit, delay, results, retries, timeouts, cancel,
+validation and a worker's graceful shutdown (both backends)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from jobserver_sdk import JobCancelled, JobFailed, JobService
+from jobserver_sdk.worker import SHUTDOWN_ERROR
+
+from tests.sdk.conftest import Server
+from tests.sdk.helpers import wait_for_job, wait_for_status, workers
+from tests.sdk.jobs import (
+    EXECUTIONS,
+    STOPPED,
+    Count,
+    Flaky,
+    SayHello,
+    Sleep,
+    Strict,
+    TimesOut,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def service_for(server: Server, room: str) -> JobService:
+    return JobService(server.url, server.token, room=room)
+
+
+async def test_delayed_task_is_not_claimable_before_its_delay_then_runs_once_with_its_result(
+    server: Server, room: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    who = f"Ada-{uuid.uuid4().hex[:6]}"
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [SayHello]),
+    ):
+        task = await service.submit(SayHello(who=who), delay=timedelta(seconds=1.5), priority=5)
+        await asyncio.sleep(1.0)
+        assert (await task.refresh()).status == "pending"
+        assert await task.result(timeout=20) == {"greeted": who}
+    assert task.info.started_at is not None
+    assert task.info.run_at is not None
+    assert task.info.started_at >= task.info.run_at
+    assert task.info.priority == 5
+    assert EXECUTIONS[who] == 1
+    assert f"say hello {who}" in capsys.readouterr().out
+
+
+async def test_200_tasks_on_4_workers_run_exactly_once_each(server: Server, room: str) -> None:
+    tag = uuid.uuid4().hex
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Count], count=4, concurrency=8),
+    ):
+        tasks = await service.submit_many([Count(tag=tag, n=n) for n in range(200)])
+        results = await asyncio.gather(*(task.result(timeout=60) for task in tasks))
+    assert results == list(range(200))
+    assert [EXECUTIONS[f"{tag}:{n}"] for n in range(200)] == [1] * 200
+
+
+async def test_failing_job_retries_up_to_max_attempts_then_job_failed_carries_the_error(
+    server: Server, room: str
+) -> None:
+    tag = uuid.uuid4().hex
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Flaky]),
+    ):
+        task = await service.submit(Flaky(tag=tag))
+        with pytest.raises(JobFailed) as failed:
+            await task.result(timeout=30)
+    assert failed.value.error == f"ValueError: boom {tag}"
+    assert task.info.attempt == 3
+    assert EXECUTIONS[tag] == 3
+
+
+async def test_handle_running_past_timeout_fails_the_task(server: Server, room: str) -> None:
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [TimesOut]),
+    ):
+        task = await service.submit(TimesOut())
+        with pytest.raises(JobFailed) as failed:
+            await task.result(timeout=20)
+    assert failed.value.error == "timed out after 0.5 s"
+
+
+async def test_cancel_pending_task_never_runs_it(server: Server, room: str) -> None:
+    tag = uuid.uuid4().hex
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Count]),
+    ):
+        task = await service.submit(Count(tag=tag, n=1), delay=30)
+        assert (await task.cancel()).status == "cancelled"
+        with pytest.raises(JobCancelled):
+            await task.result(timeout=5)
+    assert EXECUTIONS[f"{tag}:1"] == 0
+
+
+async def test_cancel_running_task_stops_its_handle(server: Server, room: str) -> None:
+    tag = uuid.uuid4().hex
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Sleep]),
+    ):
+        task = await service.submit(Sleep(tag=tag, seconds=60))
+        await wait_for_status(task, "running")
+        await task.cancel()
+        with pytest.raises(JobCancelled):
+            await task.result(timeout=5)
+        async with asyncio.timeout(10):
+            while True:
+                if tag in STOPPED:
+                    break
+                await asyncio.sleep(0.05)
+        assert (await task.refresh()).status == "cancelled"
+
+
+async def test_payload_failing_validation_fails_the_task_with_the_error(
+    server: Server, room: str
+) -> None:
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Strict]),
+    ):
+        path = f"/v1/joblib/rooms/{room}/tasks/{Strict.full_name(room)}"
+        body = await service.client.request("POST", path, json={"payload": {"count": "many"}})
+        task = service.task(body["id"])
+        with pytest.raises(JobFailed) as failed:
+            await task.result(timeout=20)
+    assert failed.value.error is not None
+    assert failed.value.error.startswith("invalid payload: 1 validation error for Strict")
+    assert "count" in failed.value.error
+
+
+async def test_sigterm_lets_running_tasks_finish_fails_the_rest_and_deletes_the_worker(
+    server: Server, room: str
+) -> None:
+    command = [sys.executable, "-m", "jobserver_sdk", "worker", "tests.sdk.jobs:Sleep"]
+    command += ["--url", server.url, "--token", server.token, "--room", room, "--grace", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    async with service_for(server, room) as service:
+        process = await asyncio.create_subprocess_exec(
+            *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await wait_for_job(service, Sleep)
+            short = await service.submit(Sleep(seconds=1))
+            long = await service.submit(Sleep(seconds=60))
+            await wait_for_status(short, "running")
+            await wait_for_status(long, "running")
+            process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(20):
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        assert await short.result(timeout=5) == "slept"
+        with pytest.raises(JobFailed) as failed:
+            await long.result(timeout=5)
+        assert failed.value.error == SHUTDOWN_ERROR
+        listed = await service.client.request("GET", "/v1/joblib/workers?limit=500")
+    assert str(long.info.worker_id) not in {w["id"] for w in listed["items"]}
