@@ -242,6 +242,12 @@ async def lookup(results: ResultBackend, read: ReadRequest, inflight_ttl: int) -
         return Lookup(cached, [])
     if not await results.acquire_inflight(read.inflight_key, inflight_ttl):
         return Lookup(None, [])
+    # An upload may have stored and released between our miss and our acquire (it stores
+    # before it releases): look again rather than dispatch a request already answered.
+    cached = await results.get(read.result_key)
+    if cached is not None:
+        await results.release_inflight(read.inflight_key)
+        return Lookup(cached, [])
     return Lookup(None, [ProviderRequest(read.request_hash, read.full_name, read.params)])
 
 
