@@ -39,7 +39,7 @@ def build(
 ) -> InternalJobs:
     """Load the extensions and register them on a broker. Raises StartupRefused."""
     extensions = extension_loader.load(settings)
-    broker = brokers.make_broker(settings.redis_url)
+    broker = brokers.make_broker(settings.effective_broker_url)
     handles = brokers.register(broker, extensions, Executor(sessionmaker, publisher))
     return InternalJobs(extensions, broker, handles)
 
