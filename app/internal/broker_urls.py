@@ -184,7 +184,7 @@ async def probe(url: str) -> None:
     shown = mask_url_password(url)
     with _quiet_libraries():
         try:
-            await asyncio.wait_for(broker.startup(), PROBE_SECONDS)
+            await asyncio.wait_for(_connect(broker, url), PROBE_SECONDS)
         except TimeoutError as exc:
             raise StartupRefused(
                 f"broker {shown} did not answer within {PROBE_SECONDS:.0f} s"
@@ -194,6 +194,19 @@ async def probe(url: str) -> None:
         finally:
             with contextlib.suppress(Exception):
                 await broker.shutdown()
+
+
+async def _connect(broker: AsyncBroker, url: str) -> None:
+    await broker.startup()
+    if scheme_of(url) in REDIS_SCHEMES:
+        # taskiq-redis connects lazily, on the first message.
+        from redis.asyncio import Redis
+
+        client = Redis.from_url(url)
+        try:
+            await client.ping()
+        finally:
+            await client.aclose()
 
 
 def _reason(url: str, exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -86,29 +86,6 @@ def stop(process: subprocess.Popen[bytes], sig: int) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """moto's SQS server on a free loopback port, for the module."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("ab")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not port_open(port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("moto's server did not start")
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(process, signal.SIGTERM)
-        log.close()
 
 
 async def make_sqs_queue(endpoint: str, name: str) -> None:
