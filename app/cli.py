@@ -86,6 +86,10 @@ def serve(
     # Once, before any worker process starts: SQLite upgrades here rather than in N racing
     # workers, and PostgreSQL's refusal reads plainly instead of inside uvicorn's traceback.
     _run(_with_engine(settings, bootstrap.prepare_schema, settings))
+    try:
+        broker_urls.check_workable(settings.effective_broker_url, settings.redis_url)
+    except StartupRefused as exc:
+        _fail(str(exc))
     _run(broker_urls.probe(settings.effective_broker_url))
     if workers > 1 and settings.redis_url is None:
         typer.echo(

@@ -47,6 +47,17 @@ def is_shared(url: str) -> bool:
     return scheme_of(url) not in MEMORY_SCHEMES
 
 
+def check_workable(broker_url: str, redis_url: str | None) -> None:
+    """Only `jobserver worker` consumes a shared broker, and its events reach the servers
+    through Redis: a shared broker without Redis would queue tasks nobody runs."""
+    if is_shared(broker_url) and redis_url is None:
+        raise StartupRefused(
+            f"JOBSERVER_BROKER_URL '{mask_url_password(broker_url)}' needs JOBSERVER_REDIS_URL "
+            "too (`jobserver worker` reports to the servers through Redis); unset it for "
+            "embedded mode"
+        )
+
+
 def make_broker(url: str, *, probing: bool = False) -> AsyncBroker:
     """The broker for this URL; nothing is connected until `startup()`. A probing broker
     gives up on an unreachable server at once instead of retrying."""

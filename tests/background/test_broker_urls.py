@@ -87,3 +87,16 @@ def test_cli_refuses_unreachable_broker_with_one_line(command: str, tmp_path: Pa
     lines = result.output.strip().splitlines()
     assert len(lines) == 1, result.output
     assert lines[0].startswith("error: cannot use broker amqp://guest:****@127.0.0.1:")
+
+
+def test_shared_broker_without_redis_is_refused(tmp_path: Path) -> None:
+    env = {
+        "JOBSERVER_DATA_DIR": str(tmp_path),
+        "JOBSERVER_BROKER_URL": "nats://127.0.0.1:4222",
+    }
+    result = CliRunner().invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: JOBSERVER_BROKER_URL 'nats://127.0.0.1:4222' needs JOBSERVER_REDIS_URL too "
+        "(`jobserver worker` reports to the servers through Redis); unset it for embedded mode"
+    ]
