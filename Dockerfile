@@ -14,13 +14,14 @@ ENV UV_PYTHON_DOWNLOADS=never \
     UV_NO_CACHE=1
 WORKDIR /app
 # Dependencies first: this layer is rebuilt only when pyproject.toml or uv.lock change.
+# --all-extras: every broker (rabbitmq, nats, sqs), so JOBSERVER_BROKER_URL picks any.
 COPY pyproject.toml uv.lock ./
-RUN uv sync --locked --no-dev --no-install-project
+RUN uv sync --locked --no-dev --all-extras --no-install-project
 # The app is installed editable: app/db/migrate.py finds migrations/ next to app/.
 COPY README.md alembic.ini ./
 COPY migrations ./migrations
 COPY app ./app
-RUN uv sync --locked --no-dev
+RUN uv sync --locked --no-dev --all-extras
 
 # --- runtime: the interpreter, the venv and the app; no uv, no compilers ------------------
 FROM ${PYTHON_IMAGE} AS runtime

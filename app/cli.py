@@ -76,6 +76,8 @@ def serve(
     """Run the server (embedded SQLite by default; PostgreSQL/Redis from settings)."""
     import uvicorn
 
+    from app.internal import broker_urls
+
     settings = _settings()
     try:
         bootstrap.resolve_secret(settings)
@@ -84,6 +86,11 @@ def serve(
     # Once, before any worker process starts: SQLite upgrades here rather than in N racing
     # workers, and PostgreSQL's refusal reads plainly instead of inside uvicorn's traceback.
     _run(_with_engine(settings, bootstrap.prepare_schema, settings))
+    try:
+        broker_urls.check_workable(settings.effective_broker_url, settings.redis_url)
+    except StartupRefused as exc:
+        _fail(str(exc))
+    _run(broker_urls.probe(settings.effective_broker_url))
     if workers > 1 and settings.redis_url is None:
         typer.echo(
             "warning: without JOBSERVER_REDIS_URL, wake-ups and events stay inside each "
@@ -106,7 +113,8 @@ def serve(
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
 ) -> None:
-    """Run taskiq worker processes for @internal jobs (needs JOBSERVER_REDIS_URL)."""
+    """Run taskiq worker processes for @internal jobs (needs JOBSERVER_REDIS_URL and a
+    shared broker: JOBSERVER_BROKER_URL, or Redis by default)."""
     from app.internal import worker as internal_worker
 
     try:

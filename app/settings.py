@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         description="Comma-separated pkg.module:Class of server-side extensions; "
         "unset = the examples (Echo, Sleep) when there is no Redis, none otherwise",
     )
+    broker_url: str | None = Field(
+        None,
+        description="taskiq broker of @internal jobs: memory://, redis://, amqp://, nats://, "
+        "sqs://QUEUE?region=...; unset = REDIS_URL when set, else memory://",
+    )
     internal_dispatch_grace_seconds: float = Field(
         15.0, ge=0, description="Re-send an @internal task not picked up within this time"
     )
@@ -148,6 +153,10 @@ class Settings(BaseSettings):
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_backoff_base_seconds, self.retry_backoff_max_seconds)
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url or "memory://"
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,4 +1,4 @@
-"""The taskiq broker (in-memory, or Redis list queue) and one taskiq task per extension."""
+"""The taskiq broker (see broker_urls) and one taskiq task per extension."""
 
 from __future__ import annotations
 
@@ -7,27 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask, InMemoryBroker
-from taskiq_redis import ListQueueBroker
+from taskiq import AsyncBroker, AsyncTaskiqDecoratedTask
 
+from app.internal.broker_urls import QUEUE_NAME, make_broker
 from app.internal.executor import Executor
 from app.internal.extensions import full_name
 
-QUEUE_NAME = "jobserver:internal"
+__all__ = ["QUEUE_NAME", "TaskHandles", "make_broker", "register"]
 
 TaskHandles = dict[str, AsyncTaskiqDecoratedTask[Any, None]]
-
-
-def make_broker(redis_url: str | None) -> AsyncBroker:
-    if redis_url is None:
-        return InMemoryBroker()
-    # BRPOP blocks until a message comes. redis-py's default 5 s socket timeout would cut
-    # it off on an idle queue, crash the taskiq worker, and could drop a message popped
-    # just as the client gave up; keepalive still notices a dead connection.
-    broker: AsyncBroker = ListQueueBroker(
-        redis_url, queue_name=QUEUE_NAME, socket_timeout=None, socket_keepalive=True
-    )
-    return broker
 
 
 def register(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import AsyncBroker, InMemoryBroker
 
 from app.internal import broker as brokers
+from app.internal import broker_urls
 from app.internal import extensions as extension_loader
 from app.internal.dispatch import Dispatcher
 from app.internal.executor import Executor
@@ -38,8 +39,9 @@ def build(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
 ) -> InternalJobs:
     """Load the extensions and register them on a broker. Raises StartupRefused."""
+    broker_urls.check_workable(settings.effective_broker_url, settings.redis_url)
     extensions = extension_loader.load(settings)
-    broker = brokers.make_broker(settings.redis_url)
+    broker = brokers.make_broker(settings.effective_broker_url)
     handles = brokers.register(broker, extensions, Executor(sessionmaker, publisher))
     return InternalJobs(extensions, broker, handles)
 

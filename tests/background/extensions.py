@@ -48,3 +48,18 @@ class Misfiled(Extension):
     """A category outside the allow-list."""
 
     category: ClassVar[str] = "filesystem"
+
+
+class Mark(Extension):
+    """Appends its task id to the file `path` on each run: counts runs across processes,
+    slowly enough for a second delivery to overlap the first."""
+
+    category: ClassVar[str] = "analysis"
+
+    path: str
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)
+        with open(self.path, "a") as log:
+            log.write(f"{vis.task_id}\n")
+        return None
