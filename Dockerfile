@@ -16,6 +16,9 @@ WORKDIR /app
 # Dependencies first: this layer is rebuilt only when pyproject.toml or uv.lock change.
 # --all-extras: every broker (rabbitmq, nats, sqs), so JOBSERVER_BROKER_URL picks any.
 COPY pyproject.toml uv.lock ./
+# The SDK is a workspace member: the lock is checked against its pyproject even though the
+# image does not install it (it is a development dependency only).
+COPY sdk/pyproject.toml sdk/README.md ./sdk/
 RUN uv sync --locked --no-dev --all-extras --no-install-project
 # The app is installed editable: app/db/migrate.py finds migrations/ next to app/.
 COPY README.md alembic.ini ./
