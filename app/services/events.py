@@ -121,6 +121,13 @@ class TaskChanged(Event):
     task_id: uuid.UUID
     status: str
     internal: bool = False
+    # For logs and metrics: which job, which attempt, and the row's timestamps.
+    job_name: str = ""
+    attempt: int = 1
+    created_at: datetime | None = None
+    claimed_at: datetime | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
 
     @property
     def room(self) -> str:
