@@ -14,6 +14,8 @@ from app.api import auth, health, jobs, problems, stats, task_actions, tasks, wo
 from app.api.metrics import router as metrics_router
 from app.api.providers import router as providers_router
 from app.api.request_log import RequestLogMiddleware
+from app.dashboard import routes as dashboard_routes
+from app.dashboard.feed import Feed
 from app.db.session import make_engine, make_sessionmaker
 from app.internal import runtime as internal_runtime
 from app.logs import configure as configure_logs
@@ -59,12 +61,15 @@ def create_app(settings: Settings) -> FastAPI:
     internal = internal_runtime.build(settings, core.sessionmaker, core.publisher)
     core.internal_jobs = internal.names
     core.scrape_cache = ScrapeCache(core.sessionmaker, settings.worker_timeout_seconds)
+    core.dashboard_feed = Feed(core.sessionmaker)
     realtime = realtime_server.Realtime(sio, presence, sessionmaker, secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
+            assert core.dashboard_feed is not None
+            stack.push_async_callback(core.dashboard_feed.close)
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
             await bootstrap.prepare_schema(engine, settings)
@@ -101,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(stats.router)
     app.include_router(metrics_router)
+    dashboard_routes.include(app)
     app.mount("/socket.io", realtime_server.asgi_app(sio))
     app.add_middleware(RequestLogMiddleware)
     return app
