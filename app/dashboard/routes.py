@@ -186,7 +186,11 @@ async def stream(me: PageSession, feed: Annotated[Feed, Depends(_feed)]) -> Resp
 
 @router.get("/find")
 async def find(task_id: Annotated[str, Query()], _: PageSession) -> Response:
-    return RedirectResponse(f"{PREFIX}/tasks/{task_id.strip()}", status_code=303)
+    try:
+        found = uuid.UUID(task_id.strip())
+    except ValueError:
+        raise TaskNotFound(f"Task '{task_id}' not found") from None
+    return RedirectResponse(f"{PREFIX}/tasks/{found}", status_code=303)
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)

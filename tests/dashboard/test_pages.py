@@ -3,6 +3,7 @@ server (not just hidden buttons)."""
 
 from __future__ import annotations
 
+import html
 import re
 from typing import Any
 
@@ -154,3 +155,23 @@ async def test_only_admins_see_users_change_roles_and_mint_tokens(sign_in: SignI
     assert token is not None
     me = await admin.get("/v1/auth/users/me", headers={"Authorization": f"Bearer {token[1]}"})
     assert me.json()["email"] == "viewer-1@example.com"
+
+
+async def test_a_task_is_found_by_id_with_payload_attempts_and_error(
+    sign_in: SignIn, api: Api, user_headers: dict[str, str]
+) -> None:
+    worker = await api.register(user_headers)
+    submitted = await api.submit(user_headers, payload={"answer": 42})
+    task_id = submitted.json()["id"]
+    assert await api.claim(user_headers, worker) is not None
+    await api.patch(user_headers, task_id, status="running")
+    await api.patch(user_headers, task_id, status="failed", error="went wrong")
+    http = await sign_in("viewer")
+    found = await http.get("/dashboard/find", params={"task_id": f" {task_id} "})
+    assert found.status_code == 303
+    page = await http.get(found.headers["location"])
+    assert page.status_code == 200
+    assert '"answer": 42' in html.unescape(page.text)
+    assert "went wrong" in page.text
+    assert "1 of 1" in page.text
+    assert (await http.get("/dashboard/find", params={"task_id": "nope"})).status_code == 404
