@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 FORMATS = ("console", "json")
-# Attributes every LogRecord has; anything else was passed through `extra=`.
+# Attributes every LogRecord has; anything else was passed through `extra=`
+# (uvicorn's color_message repeats the message with terminal escapes).
 _STANDARD = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}
 )
 # Defence in depth: whatever a library logs, a bearer token, a JWT or a password field
 # never reaches the output.
@@ -110,6 +112,10 @@ def configure(log_format: str, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # Our middleware logs each request; uvicorn's access line would print query strings.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False

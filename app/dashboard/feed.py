@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -34,6 +35,7 @@ class Feed:
         self._task: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._closed = False
+        self._read_at = float("-inf")
         self._rendered: dict[tuple[int, str], str] = {}
 
     @contextlib.asynccontextmanager
@@ -78,7 +80,10 @@ class Feed:
                 await task
 
     async def _run(self) -> None:
+        # A restart (streams reconnect) still reads at most once per interval.
+        await asyncio.sleep(max(0.0, self._read_at + self.interval - time.monotonic()))
         while True:
+            self._read_at = time.monotonic()
             try:
                 async with self.sessionmaker() as session:
                     found = await overview.collect(session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from app.services.overview import Overview
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
 USERS_PAGE = 50
+STREAM_SECONDS = 5.0
+RECONNECT_MS = 200
 ROLES = ("viewer", "operator", "admin")
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -173,9 +176,19 @@ async def stream(me: PageSession, feed: Annotated[Feed, Depends(_feed)]) -> Resp
     role = me.actor.role
 
     async def events() -> AsyncIterator[str]:
+        # Each stream ends after STREAM_SECONDS and the browser reconnects at once: uvicorn
+        # waits for open responses before it stops, and would wait forever on endless ones.
+        deadline = time.monotonic() + STREAM_SECONDS
+        yield f"retry: {RECONNECT_MS}\n\n"
         async with feed.listening():
             seen = 0
-            while (update := await feed.next(seen)) is not None:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    update = await asyncio.wait_for(feed.next(seen), left)
+                except TimeoutError:
+                    return
+                if update is None:
+                    return
                 seen, found = update
                 html = feed.rendered(seen, found, role, render_live)
                 yield f"event: overview\ndata: {json.dumps({'html': html})}\n\n"

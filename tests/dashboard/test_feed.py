@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event
 
+from app.dashboard import routes
 from app.state import Core
 from tests.dashboard.conftest import SignIn
 
@@ -64,3 +66,17 @@ async def test_fifty_streams_share_one_read_per_second(
     assert 1 <= reads <= elapsed / core.dashboard_feed.interval + 1, (reads, elapsed)
     # Everything else: one session check per stream plus the reads' other queries.
     assert len(statements) <= STREAMS + reads * 12
+
+
+async def test_a_stream_ends_on_its_own_and_tells_the_browser_to_reconnect(
+    served: str, sign_in: SignIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn waits for open responses before it stops: an endless stream would block a
+    shutdown forever, so each one ends after STREAM_SECONDS and EventSource reconnects."""
+    monkeypatch.setattr(routes, "STREAM_SECONDS", 1.5)
+    cookie = (await sign_in("viewer")).cookies["jobserver_session"]
+    async with httpx.AsyncClient(base_url=served, cookies={"jobserver_session": cookie}) as http:
+        response = await asyncio.wait_for(http.get("/dashboard/stream"), timeout=10)
+    lines = response.text.splitlines()
+    assert lines[0] == f"retry: {routes.RECONNECT_MS}"
+    assert "event: overview" in lines

@@ -91,6 +91,9 @@ def test_logs_are_json_lines_with_ids_and_never_hold_secrets(
         lines = _lines(server)
     for secret in found["secrets"]:
         assert secret not in text
+    # Paths only: no query string, so no token in one, not even redacted.
+    assert "token=" not in text
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
     assert found["echoed"] == "req-health-2"
     requests = [line for line in lines if line["logger"] == "jobserver.http"]
     patch = [r for r in requests if r["method"] == "PATCH"]
