@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, NoReturn, TypeVar
@@ -97,6 +100,7 @@ def serve(
             "worker process; use --workers 1 or set a Redis URL",
             err=True,
         )
+    metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
     uvicorn.run(
         "app.main:app_from_env",
         factory=True,
@@ -105,8 +109,24 @@ def serve(
         workers=workers,
         reload=reload,
         log_level=settings.log_level,
+        # Our handler formats every line (app_from_env); our middleware logs each request
+        # without its query string, where uvicorn's access log would print tokens.
+        log_config=None,
+        access_log=False,
         proxy_headers=True,
     )
+    if metrics_dir is not None:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics_dir() -> str | None:
+    """Worker processes write Prometheus samples to one directory that /metrics sums up;
+    prometheus-client reads the variable at import, so it is set before they start.
+    Returns the directory to remove afterwards (None: the operator chose one)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jobserver-metrics-")
+    return os.environ["PROMETHEUS_MULTIPROC_DIR"]
 
 
 @app.command()

@@ -11,9 +11,15 @@ from redis.asyncio import Redis
 
 from app import background, bootstrap
 from app.api import auth, health, jobs, problems, stats, task_actions, tasks, workers
+from app.api.metrics import router as metrics_router
 from app.api.providers import router as providers_router
+from app.api.request_log import RequestLogMiddleware
+from app.dashboard import routes as dashboard_routes
+from app.dashboard.feed import Feed
 from app.db.session import make_engine, make_sessionmaker
 from app.internal import runtime as internal_runtime
+from app.logs import configure as configure_logs
+from app.metrics import ScrapeCache
 from app.notify import LocalNotifier, RedisNotifier, TaskNotifier
 from app.realtime import server as realtime_server
 from app.realtime.presence import Presence
@@ -54,12 +60,16 @@ def create_app(settings: Settings) -> FastAPI:
     )
     internal = internal_runtime.build(settings, core.sessionmaker, core.publisher)
     core.internal_jobs = internal.names
+    core.scrape_cache = ScrapeCache(core.sessionmaker, settings.worker_timeout_seconds)
+    core.dashboard_feed = Feed(core.sessionmaker)
     realtime = realtime_server.Realtime(sio, presence, sessionmaker, secret)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             stack.push_async_callback(engine.dispose)
+            assert core.dashboard_feed is not None
+            stack.push_async_callback(core.dashboard_feed.close)
             if redis is not None:
                 stack.push_async_callback(redis.aclose)
             await bootstrap.prepare_schema(engine, settings)
@@ -95,10 +105,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(task_actions.router)  # before tasks: its /bulk route
     app.include_router(tasks.router)
     app.include_router(stats.router)
+    app.include_router(metrics_router)
+    dashboard_routes.include(app)
     app.mount("/socket.io", realtime_server.asgi_app(sio))
+    app.add_middleware(RequestLogMiddleware)
     return app
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn (`--workers`, `--reload`): settings from the environment."""
-    return create_app(Settings())
+    """Factory for uvicorn (`--workers`, `--reload`): settings from the environment.
+    Logging is set up here, in each server process, and not in create_app (tests)."""
+    settings = Settings()
+    configure_logs(settings.log_format, settings.log_level)
+    return create_app(settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,7 +15,7 @@ CONTRACT_ENV_PREFIX = "ZNDRAW_JOBLIB_"
 MIN_SECRET_LENGTH = 32
 # Values shipped in .env.example; the server refuses to run with any of them.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "CHANGE-ME-IN-PRODUCTION-SECRET!", "changeme"})
-SECRET_FIELDS = frozenset({"secret_key", "default_admin_password"})
+SECRET_FIELDS = frozenset({"secret_key", "default_admin_password", "metrics_token"})
 
 
 def contract(name: str, default: Any, description: str) -> Any:
@@ -67,6 +67,16 @@ class Settings(BaseSettings):
         10.0, ge=0, description="Socket.IO: wait this long before cleaning up a gone worker"
     )
     background_enabled: bool = Field(True, description="Run the sweeper loop in this process")
+    # --- observability -------------------------------------------------------
+    log_format: Literal["console", "json"] = Field(
+        "console", description="Log lines: readable `console` or one JSON object a line"
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that may read /metrics besides admins' tokens"
+    )
+    cookie_secure: bool = Field(
+        False, description="Dashboard: send the session cookie over HTTPS only"
+    )
     # --- @internal jobs ------------------------------------------------------
     internal_extensions: str | None = Field(
         None,

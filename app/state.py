@@ -9,6 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from app.dashboard.feed import Feed
+from app.metrics import ScrapeCache
 from app.notify import TaskNotifier
 from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
@@ -31,3 +33,5 @@ class Core:
     internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
     results: ResultBackend = field(default_factory=MemoryResultBackend)
+    scrape_cache: ScrapeCache | None = None
+    dashboard_feed: Feed | None = None

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,13 +76,15 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
     return env
 
 
-def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -> LiveServer:
-    """Start `jobserver serve` and wait until /health answers."""
+def start_server(
+    env: dict[str, str], log_path: Path, port: int | None = None, args: Sequence[str] = ()
+) -> LiveServer:
+    """Start `jobserver serve` (plus `args`) and wait until /health answers."""
     port = port or free_port()
     # The child keeps its own copy of the descriptor; ours must close (ResourceWarning).
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -103,10 +105,14 @@ def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -
 
 @contextlib.contextmanager
 def live_server(
-    database_url: str, data_dir: Path, port: int | None = None, **extra: str
+    database_url: str,
+    data_dir: Path,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    **extra: str,
 ) -> Iterator[LiveServer]:
     server = start_server(
-        server_env(database_url, data_dir, **extra), data_dir / "server.log", port
+        server_env(database_url, data_dir, **extra), data_dir / "server.log", port, args
     )
     try:
         yield server

@@ -13,6 +13,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import logs
 from app.errors import NotAuthenticated
 from app.services import tokens, users
 from app.services.actors import Actor
@@ -56,6 +57,7 @@ async def current_actor(
         raise NotAuthenticated("Unauthorized")
     cached = core.actor_cache.get(token)
     if cached is not None:
+        logs.set_user(cached.id)
         return cached
     user_id = tokens.read_subject(token, core.secret)
     user = await users.get_active(session, user_id) if user_id else None
@@ -63,6 +65,7 @@ async def current_actor(
         raise NotAuthenticated("Unauthorized")
     actor = users.actor_of(user)
     core.actor_cache.put(token, actor)
+    logs.set_user(actor.id)
     return actor
 
 

@@ -11,11 +11,13 @@ import uuid
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from app import metrics
 from app.notify import TaskNotifier
 from app.services.events import Event, TaskChanged, dedupe
 from app.services.states import is_terminal
 
 log = logging.getLogger(__name__)
+transitions_log = logging.getLogger("jobserver.tasks")
 
 
 class Emitter(Protocol):
@@ -41,6 +43,7 @@ class Publisher:
 
     async def publish(self, events: Iterable[Event]) -> None:
         unique = dedupe(events)
+        record_transitions(unique)
         finished = [
             e.task_id for e in unique if isinstance(e, TaskChanged) and is_terminal(e.status)
         ]
@@ -83,3 +86,20 @@ class Publisher:
             log.exception("could not dispatch internal tasks")
             return
         await self.publish(failed)
+
+
+def record_transitions(events: list[Event]) -> None:
+    """One log line and the metrics of each committed task transition."""
+    metrics.observe(events)
+    for event in events:
+        if isinstance(event, TaskChanged):
+            transitions_log.info(
+                "task %s",
+                event.status,
+                extra={
+                    "task_id": str(event.task_id),
+                    "job": event.job_name,
+                    "status": event.status,
+                    "attempt": event.attempt,
+                },
+            )

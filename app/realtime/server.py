@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import metrics
 from app.db.models import Worker
 from app.errors import BadRequest, JobserverError
 from app.realtime.auth import authenticate
@@ -124,8 +125,10 @@ class Realtime:
             raise socketio.exceptions.ConnectionRefusedError("Unauthorized")
         await self.sio.save_session(sid, {"user_id": str(user_id)})
         await self.sio.enter_room(sid, f"user:{user_id}")
+        metrics.SOCKETIO_CONNECTIONS.inc()
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
+        metrics.SOCKETIO_CONNECTIONS.dec()
         await self.presence.release(sid)
 
     # --- worker rooms (zndraw-joblib client) -------------------------------------------

@@ -121,6 +121,13 @@ class TaskChanged(Event):
     task_id: uuid.UUID
     status: str
     internal: bool = False
+    # For logs and metrics only: left out of equality, so de-duplication is unchanged.
+    job_name: str = field(default="", compare=False)
+    attempt: int = field(default=1, compare=False)
+    created_at: datetime | None = field(default=None, compare=False)
+    claimed_at: datetime | None = field(default=None, compare=False)
+    started_at: datetime | None = field(default=None, compare=False)
+    completed_at: datetime | None = field(default=None, compare=False)
 
     @property
     def room(self) -> str:

@@ -76,7 +76,17 @@ def status_events(tasks: Iterable[Task]) -> list[Event]:
 
 
 def changed(task: Task) -> TaskChanged:
-    return TaskChanged(task_id=task.id, status=task.status, internal=task.internal)
+    return TaskChanged(
+        task_id=task.id,
+        status=task.status,
+        internal=task.internal,
+        job_name=task.job_name,
+        attempt=task.attempt,
+        created_at=task.created_at,
+        claimed_at=task.claimed_at,
+        started_at=task.started_at,
+        completed_at=task.completed_at,
+    )
 
 
 def task_ids(tasks: Iterable[Task]) -> list[uuid.UUID]:

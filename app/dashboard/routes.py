@@ -1,0 +1,310 @@
+"""Dashboard pages and actions under /dashboard. Thin: sessions and CSRF from auth.py,
+numbers from services/overview.py, task actions from services/task_actions.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.deps import CoreDep, Session
+from app.api.schemas import TaskResponse
+from app.dashboard import auth
+from app.dashboard.auth import DashboardSession
+from app.dashboard.feed import Feed
+from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
+from app.services import overview, task_actions, tokens, users
+from app.services.overview import Overview
+
+HERE = Path(__file__).parent
+PREFIX = "/dashboard"
+USERS_PAGE = 50
+STREAM_SECONDS = 5.0
+RECONNECT_MS = 200
+ROLES = ("viewer", "operator", "admin")
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class LoginRequired(Exception):
+    """A page asked for without a session: the browser goes to the login form."""
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _sparkline(values: list[int], width: int = 150, height: int = 28) -> str:
+    """SVG polyline points of a per-minute series, scaled to its own maximum."""
+    top = max(values) if values and max(values) > 0 else 1
+    step = width / max(1, len(values) - 1)
+    return " ".join(
+        f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values)
+    )
+
+
+templates.env.filters["age"] = _age
+templates.env.globals["sparkline"] = _sparkline
+
+
+def render_live(found: Overview, role: str) -> str:
+    return templates.get_template("_live.html").render(o=found, role=role, can_act=role != "viewer")
+
+
+async def _session(request: Request, core: CoreDep) -> DashboardSession | None:
+    cookie = request.cookies.get(auth.COOKIE)
+    found = auth.read(cookie, core.secret) if cookie else None
+    if found is None:
+        return None
+    # A session of its own, closed at once: the SSE stream must not hold a connection
+    # for as long as the browser stays (SQLite's pool has one).
+    async with core.sessionmaker() as db:
+        user = await users.get_active(db, found[0])
+    if user is None:
+        return None
+    return DashboardSession(
+        users.actor_of(user), user.email, auth.csrf_token(found[1], core.secret)
+    )
+
+
+MaybeSession = Annotated[DashboardSession | None, Depends(_session)]
+
+
+def _page_session(found: MaybeSession) -> DashboardSession:
+    if found is None:
+        raise LoginRequired
+    return found
+
+
+async def _checked_session(request: Request, found: MaybeSession) -> DashboardSession:
+    """A session plus its CSRF token (header, or form field): every state change needs both."""
+    if found is None:
+        raise NotAuthenticated("Sign in to the dashboard first")
+    sent = request.headers.get(auth.CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get(auth.CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not auth.csrf_matches(found.csrf, sent):
+        raise Forbidden("CSRF token missing or invalid")
+    return found
+
+
+PageSession = Annotated[DashboardSession, Depends(_page_session)]
+CheckedSession = Annotated[DashboardSession, Depends(_checked_session)]
+
+
+def _feed(core: CoreDep) -> Feed:
+    assert core.dashboard_feed is not None
+    return core.dashboard_feed
+
+
+# --- sign-in ------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    return templates.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    core: CoreDep,
+    db: Session,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    user = await users.get_by_email(db, email)
+    valid = user is not None and user.is_active
+    if user is not None:
+        verified, _ = await asyncio.to_thread(
+            users.PASSWORDS.verify_and_update, password, user.hashed_password
+        )
+        valid = valid and verified
+    if not valid or user is None:
+        context = {"error": "Wrong email or password"}
+        return templates.TemplateResponse(request, "login.html", context, status_code=400)
+    lifetime = core.settings.token_lifetime_seconds
+    response = RedirectResponse(PREFIX, status_code=303)
+    response.set_cookie(
+        auth.COOKIE,
+        auth.mint(user.id, core.secret, lifetime),
+        max_age=lifetime,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=core.settings.cookie_secure,
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(_: CheckedSession) -> Response:
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    response.delete_cookie(auth.COOKIE, path=PREFIX, httponly=True, samesite="strict")
+    return response
+
+
+# --- pages --------------------------------------------------------------------------
+@router.get("", response_class=HTMLResponse)
+async def home(request: Request, db: Session, me: PageSession) -> Response:
+    found = await overview.collect(db)
+    live = render_live(found, me.actor.role)
+    return templates.TemplateResponse(request, "overview.html", {"me": me, "live": live})
+
+
+@router.get("/stream")
+async def stream(me: PageSession, feed: Annotated[Feed, Depends(_feed)]) -> Response:
+    """Server-Sent Events: the live part of the overview, re-rendered at most once a second."""
+    role = me.actor.role
+
+    async def events() -> AsyncIterator[str]:
+        # Each stream ends after STREAM_SECONDS and the browser reconnects at once: uvicorn
+        # waits for open responses before it stops, and would wait forever on endless ones.
+        deadline = time.monotonic() + STREAM_SECONDS
+        yield f"retry: {RECONNECT_MS}\n\n"
+        async with feed.listening():
+            seen = 0
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    update = await asyncio.wait_for(feed.next(seen), left)
+                except TimeoutError:
+                    return
+                if update is None:
+                    return
+                seen, found = update
+                html = feed.rendered(seen, found, role, render_live)
+                yield f"event: overview\ndata: {json.dumps({'html': html})}\n\n"
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/find")
+async def find(task_id: Annotated[str, Query()], _: PageSession) -> Response:
+    try:
+        found = uuid.UUID(task_id.strip())
+    except ValueError:
+        raise TaskNotFound(f"Task '{task_id}' not found") from None
+    return RedirectResponse(f"{PREFIX}/tasks/{found}", status_code=303)
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(request: Request, task_id: str, db: Session, me: PageSession) -> Response:
+    try:
+        task = await overview.find_task(db, uuid.UUID(task_id))
+    except ValueError:
+        task = None
+    if task is None:
+        raise TaskNotFound(f"Task '{task_id}' not found")
+    context: dict[str, Any] = {
+        "me": me,
+        "task": task,
+        "payload": json.dumps(task.payload, indent=2, default=str),
+        "result": json.dumps(task.result, indent=2, default=str),
+        "can_act": me.actor.role != "viewer",
+    }
+    return templates.TemplateResponse(request, "task.html", context)
+
+
+# --- operator actions -----------------------------------------------------------------
+@router.post("/tasks/{task_id}/cancel")
+async def cancel(task_id: uuid.UUID, core: CoreDep, db: Session, me: CheckedSession) -> Any:
+    view, events = await task_actions.cancel(db, me.actor, task_id)
+    await db.commit()
+    await core.publisher.publish(events)
+    return TaskResponse.of(view)
+
+
+@router.post("/tasks/{task_id}/retry")
+async def retry(task_id: uuid.UUID, core: CoreDep, db: Session, me: CheckedSession) -> Any:
+    view, events = await task_actions.retry(db, me.actor, task_id)
+    await db.commit()
+    await core.publisher.publish(events)
+    return TaskResponse.of(view)
+
+
+# --- admin ----------------------------------------------------------------------------
+@router.get("/users", response_class=HTMLResponse)
+async def users_page(
+    request: Request, db: Session, me: PageSession, offset: Annotated[int, Query(ge=0)] = 0
+) -> Response:
+    return await _users_view(request, db, me, offset, None)
+
+
+async def _users_view(
+    request: Request,
+    db: AsyncSession,
+    me: DashboardSession,
+    offset: int,
+    minted: dict[str, str] | None,
+) -> Response:
+    me.actor.require_admin()
+    page, total = await overview.list_users(db, offset, USERS_PAGE)
+    context = {
+        "me": me,
+        "users": page,
+        "total": total,
+        "offset": offset,
+        "page_size": USERS_PAGE,
+        "roles": ROLES,
+        "minted": minted,
+    }
+    return templates.TemplateResponse(request, "users.html", context)
+
+
+@router.post("/users/{user_id}/role")
+async def set_role(
+    user_id: uuid.UUID, db: Session, me: CheckedSession, role: Annotated[str, Form()]
+) -> Response:
+    me.actor.require_admin()
+    if user_id == me.actor.id:
+        raise BadRequest("Admins cannot change their own role here")
+    user = await users.get_active(db, user_id)
+    if user is None:
+        raise UserNotFound("User not found")
+    await users.set_role(db, user.email, role)
+    await db.commit()
+    return RedirectResponse(f"{PREFIX}/users", status_code=303)
+
+
+@router.post("/users/{user_id}/token", response_class=HTMLResponse)
+async def mint_token(
+    request: Request, user_id: uuid.UUID, core: CoreDep, db: Session, me: CheckedSession
+) -> Response:
+    """The token is shown once on the page and nowhere else (never logged)."""
+    me.actor.require_admin()
+    user = await users.get_active(db, user_id)
+    if user is None:
+        raise UserNotFound("User not found")
+    token = tokens.mint(
+        user.id, core.secret, core.settings.token_lifetime_seconds, impersonated_by=me.actor.id
+    )
+    return await _users_view(request, db, me, 0, {"email": user.email, "token": token})
+
+
+async def _to_login(request: Request, _: Exception) -> Response:
+    return RedirectResponse(f"{PREFIX}/login", status_code=303)
+
+
+def include(app: FastAPI) -> None:
+    app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+    app.add_exception_handler(LoginRequired, _to_login)

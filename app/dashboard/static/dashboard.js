@@ -1,0 +1,49 @@
+// The dashboard's only script: live updates by Server-Sent Events, and the action
+// buttons (cancel, retry) sent with the page's CSRF token. No framework, no build step.
+"use strict";
+
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]');
+  const live = document.getElementById("live");
+  const state = document.getElementById("live-state");
+  const flash = document.getElementById("flash");
+
+  function say(text, isError) {
+    flash.textContent = text;
+    flash.className = isError ? "flash error" : "flash";
+    flash.hidden = false;
+  }
+
+  if (live && window.EventSource) {
+    const source = new EventSource("/dashboard/stream");
+    source.addEventListener("overview", function (event) {
+      live.innerHTML = JSON.parse(event.data).html;
+      state.textContent = "live";
+    });
+    source.onerror = function () {
+      state.textContent = "reconnecting…";
+    };
+  }
+
+  document.addEventListener("click", async function (event) {
+    const button = event.target.closest("button.act");
+    if (!button) return;
+    button.disabled = true;
+    const url = "/dashboard/tasks/" + button.dataset.task + "/" + button.dataset.action;
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf ? csrf.content : "" },
+    });
+    if (response.ok) {
+      const task = await response.json();
+      say("Task " + task.id.slice(0, 8) + " is now " + task.status, false);
+      if (button.dataset.reload) window.location.reload();
+    } else {
+      let detail = response.statusText;
+      try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+      say(button.dataset.action + " refused: " + detail, true);
+      button.disabled = false;
+    }
+  });
+})();
