@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request, Response
+from fastapi import APIRouter, Cookie, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -118,9 +119,31 @@ def _feed(core: CoreDep) -> Feed:
 
 
 # --- sign-in ------------------------------------------------------------------------
+LOGIN_CSRF_COOKIE = "jobserver_login_csrf"
+
+
+def _login_page(
+    request: Request, core: CoreDep, error: str | None, status_code: int = 200
+) -> Response:
+    """The sign-in form with a fresh double-submit token: the form's hidden field and a
+    SameSite=Strict cookie must match, so no other site can sign a browser in."""
+    token = secrets.token_urlsafe(32)
+    context = {"error": error, "csrf_token": token}
+    response = templates.TemplateResponse(request, "login.html", context, status_code=status_code)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        path=PREFIX,
+        httponly=True,
+        samesite="strict",
+        secure=core.settings.cookie_secure,
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request) -> Response:
-    return templates.TemplateResponse(request, "login.html", {"error": None})
+async def login_form(request: Request, core: CoreDep) -> Response:
+    return _login_page(request, core, None)
 
 
 @router.post("/login")
@@ -130,7 +153,11 @@ async def login(
     db: Session,
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
+    csrf_token: Annotated[str, Form()] = "",
+    login_csrf: Annotated[str | None, Cookie(alias=LOGIN_CSRF_COOKIE)] = None,
 ) -> Response:
+    if not login_csrf or not auth.csrf_matches(login_csrf, csrf_token):
+        raise Forbidden("CSRF token missing or invalid")
     user = await users.get_by_email(db, email)
     valid = user is not None and user.is_active
     if user is not None:
@@ -139,8 +166,7 @@ async def login(
         )
         valid = valid and verified
     if not valid or user is None:
-        context = {"error": "Wrong email or password"}
-        return templates.TemplateResponse(request, "login.html", context, status_code=400)
+        return _login_page(request, core, "Wrong email or password", status_code=400)
     lifetime = core.settings.token_lifetime_seconds
     response = RedirectResponse(PREFIX, status_code=303)
     response.set_cookie(

@@ -39,7 +39,7 @@ async def sign_in(app: Any, core: Core) -> AsyncIterator[SignIn]:
             await session.commit()
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
         clients.append(http)
-        response = await http.post("/dashboard/login", data={"email": email, "password": PASSWORD})
+        response = await dashboard_login(http, email, PASSWORD)
         assert response.status_code == 303, response.text
         return http
 
@@ -134,3 +134,15 @@ async def user_with_token(core: Core, email: str, role: str) -> dict[str, str]:
         await session.commit()
     token = tokens.mint(user.id, core.secret, 3600)
     return {"Authorization": f"Bearer {token}"}
+
+
+LOGIN_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def dashboard_login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    """Sign in as a browser does: fetch the form (its CSRF token and cookie), then post it."""
+    form = await http.get("/dashboard/login")
+    match = LOGIN_CSRF.search(form.text)
+    assert match is not None, form.text
+    data = {"email": email, "password": password, "csrf_token": match.group(1)}
+    return await http.post("/dashboard/login", data=data)

@@ -11,7 +11,7 @@ import httpx
 
 from tests.beyond.conftest import JOB, Api
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
-from tests.dashboard.conftest import PASSWORD, SignIn, csrf_of
+from tests.dashboard.conftest import PASSWORD, SignIn, csrf_of, dashboard_login
 from tests.factories import make_user
 
 
@@ -34,9 +34,7 @@ async def test_unauthenticated_visits_go_to_the_login_page(client: httpx.AsyncCl
 async def test_session_cookie_is_httponly_and_samesite_strict(
     client: httpx.AsyncClient,
 ) -> None:
-    response = await client.post(
-        "/dashboard/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    )
+    response = await dashboard_login(client, ADMIN_EMAIL, ADMIN_PASSWORD)
     assert response.status_code == 303
     cookie = response.headers["set-cookie"].lower()
     assert "httponly" in cookie
@@ -45,11 +43,9 @@ async def test_session_cookie_is_httponly_and_samesite_strict(
 
 
 async def test_wrong_password_is_refused(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/dashboard/login", data={"email": ADMIN_EMAIL, "password": "nope"}
-    )
+    response = await dashboard_login(client, ADMIN_EMAIL, "nope")
     assert response.status_code == 400
-    assert "set-cookie" not in response.headers
+    assert "jobserver_session" not in response.headers.get("set-cookie", "")
 
 
 async def test_the_dashboard_cookie_is_no_api_token(sign_in: SignIn) -> None:
@@ -116,7 +112,7 @@ async def test_operator_cancels_and_retries_a_task(
     )
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     task_id = await _pending_task(api, headers)
-    await client.post("/dashboard/login", data={"email": "op@example.com", "password": PASSWORD})
+    await dashboard_login(client, "op@example.com", PASSWORD)
     page = (await client.get("/dashboard")).text
     assert f'data-action="cancel" data-task="{task_id}"' in page
     csrf = {"X-CSRF-Token": csrf_of(page)}
@@ -175,3 +171,13 @@ async def test_a_task_is_found_by_id_with_payload_attempts_and_error(
     assert "went wrong" in page.text
     assert "1 of 1" in page.text
     assert (await http.get("/dashboard/find", params={"task_id": "nope"})).status_code == 404
+
+
+async def test_sign_in_without_the_forms_csrf_token_is_refused(client: httpx.AsyncClient) -> None:
+    await client.get("/dashboard/login")  # the browser holds the cookie, not the token
+    response = await client.post(
+        "/dashboard/login", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "jobserver_session" not in response.headers.get("set-cookie", "")
