@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import uuid
 from typing import Any
@@ -48,12 +49,12 @@ class Executor:
             return
         context = RunContext(task_id=task_id, room_id=room_id, job_name=full_name(cls))
         try:
-            await self._call(cls, payload, context)
+            returned = await self._call(cls, payload, context)
         except Exception as exc:
             log.info("internal task %s failed: %r", task_id, exc)
             await self._move(task_id, TaskStatus.FAILED, str(exc) or type(exc).__name__)
             return
-        await self._move(task_id, TaskStatus.COMPLETED)
+        await self._move(task_id, TaskStatus.COMPLETED, result=_storable(returned))
 
     @staticmethod
     async def _call(cls: type[BaseModel], payload: dict[str, Any], context: RunContext) -> Any:
@@ -63,18 +64,35 @@ class Executor:
         # Extensions are plain blocking code; keep the event loop (and the server) free.
         return await asyncio.to_thread(extension.run, context)
 
-    async def _move(self, task_id: uuid.UUID, status: TaskStatus, error: str | None = None) -> bool:
+    async def _move(
+        self,
+        task_id: uuid.UUID,
+        status: TaskStatus,
+        error: str | None = None,
+        result: Any = None,
+    ) -> bool:
         """One transition, committed and published. False when the state machine refuses
         it (cancelled, timed out by the sweeper, or already taken by another delivery)."""
         async with self.sessionmaker() as session:
             await _lock_on_sqlite(session, task_id)
             try:
-                _, events = await tasks.update_status(session, SYSTEM_ACTOR, task_id, status, error)
+                _, events = await tasks.update_status(
+                    session, SYSTEM_ACTOR, task_id, status, error, result=result
+                )
             except (InvalidTaskTransition, TaskNotFound):
                 return False
             await session.commit()
         await self.publisher.publish(events)
         return True
+
+
+def _storable(returned: Any) -> Any:
+    """The extension's return value as the task's result when it is JSON, else None."""
+    try:
+        json.dumps(returned)
+    except (TypeError, ValueError):
+        return None
+    return returned
 
 
 async def _lock_on_sqlite(session: AsyncSession, task_id: uuid.UUID) -> None:

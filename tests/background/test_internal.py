@@ -65,6 +65,14 @@ async def test_internal_echo_task_completes_end_to_end(
     assert body["worker_id"] is None
 
 
+async def test_internal_task_result_is_what_the_extension_returned(
+    client: httpx.AsyncClient, user_headers: dict[str, str]
+) -> None:
+    task_id = await submit(client, user_headers, ECHO, {"message": "hi"})
+    body = await wait_terminal(client, user_headers, task_id)
+    assert body["result"] == {"message": "hi"}
+
+
 async def test_internal_jobs_are_listed_from_every_room(
     client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
