@@ -40,6 +40,8 @@ DEPLOY_FILES = (
     "alembic.ini",
     "app",
     "migrations",
+    "sdk/pyproject.toml",
+    "sdk/README.md",
 )
 IMAGE = "jobserver:stack-test"
 UP_TIMEOUT = 420.0
@@ -171,6 +173,7 @@ def copy_deploy_files(target: Path) -> None:
         if source.is_dir():
             shutil.copytree(source, target / name, ignore=ignore)
         else:
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
 
 
