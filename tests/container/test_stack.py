@@ -50,11 +50,6 @@ TASK_TIMEOUT = 90.0
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 ADMIN_EMAIL = "admin@stack.example.com"
 
-needs_worker = pytest.mark.skipif(
-    not (ROOT / "app" / "internal").is_dir(),
-    reason="needs `jobserver worker` and the Echo extension (branch background): "
-    "app/internal is not in this tree yet",
-)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
@@ -357,7 +352,6 @@ def sample_payload(schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@needs_worker
 def test_internal_echo_task_completes_on_the_worker_container(stack: Stack) -> None:
     job_name, payload = internal_echo(stack)
     # With the worker stopped the task must wait: whatever completes it is the container.
@@ -370,7 +364,6 @@ def test_internal_echo_task_completes_on_the_worker_container(stack: Stack) -> N
     assert task["status"] == "completed", task
 
 
-@needs_worker
 def test_two_scaled_workers_complete_ten_internal_tasks(stack: Stack) -> None:
     job_name, payload = internal_echo(stack)
     stack.compose(

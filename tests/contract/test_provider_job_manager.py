@@ -3,7 +3,6 @@ answer provider reads made over REST against a live server (in-memory and Redis 
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,14 +17,7 @@ from zndraw_socketio import wrap
 
 from tests.live import ApiManager, LiveServer, live_server
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("app.realtime.server") is None,
-        reason="needs the Socket.IO server (app/realtime/server.py, branch realtime) to "
-        "deliver provider_request to the JobManager; runs once that branch is merged",
-    ),
-]
+pytestmark = pytest.mark.slow
 
 CONNECT_TIMEOUT = 10
 FILES = {"/data": ["a", "b"], "/ünï": {"k": 1}}
