@@ -79,6 +79,7 @@ def serve(
     """Run the server (embedded SQLite by default; PostgreSQL/Redis from settings)."""
     import uvicorn
 
+    from app import lifecycle
     from app.internal import broker_urls
 
     settings = _settings()
@@ -114,6 +115,9 @@ def serve(
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        # Long-polls and streams end as the stop begins (app/lifecycle.py); a request still
+        # open after this is cut off, so the process exits within 10 s of SIGTERM.
+        timeout_graceful_shutdown=lifecycle.DRAIN_SECONDS,
     )
     if metrics_dir is not None:
         shutil.rmtree(metrics_dir, ignore_errors=True)

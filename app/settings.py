@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.services.retry import RetryPolicy
+from app.services.tasks.retry import RetryPolicy
 
 ENV_PREFIX = "JOBSERVER_"
 CONTRACT_ENV_PREFIX = "ZNDRAW_JOBLIB_"
@@ -48,6 +48,18 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; unset = SQLite file under DATA_DIR"
     )
     redis_url: str | None = Field(None, description="Redis URL; unset = embedded mode")
+    db_orm_pool_size: int = Field(
+        5, ge=1, description="PostgreSQL: connections the ORM pool keeps open, per process"
+    )
+    db_orm_max_overflow: int = Field(
+        5, ge=0, description="PostgreSQL: extra ORM connections opened under load, per process"
+    )
+    redis_socket_timeout_seconds: float = Field(
+        1.0, gt=0, description="Longest wait for a Redis answer: a hung Redis costs a call this"
+    )
+    redis_connect_timeout_seconds: float = Field(
+        1.0, gt=0, description="Longest wait for a new Redis connection"
+    )
     # --- auth ----------------------------------------------------------------
     secret_key: SecretStr | None = Field(
         None, description="JWT signing key; embedded mode generates one under DATA_DIR"
@@ -64,7 +76,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="Port of `jobserver serve`")
     log_level: str = Field("info", description="Log level")
     disconnect_grace_seconds: float = Field(
-        10.0, ge=0, description="Socket.IO: wait this long before cleaning up a gone worker"
+        60.0,
+        ge=0,
+        description="Socket.IO: wait this long before cleaning up a gone worker "
+        "(at least two heartbeat periods of its client: 30 s for JobManager, 15 s SDK)",
     )
     background_enabled: bool = Field(True, description="Run the sweeper loop in this process")
     # --- observability -------------------------------------------------------
@@ -103,6 +118,19 @@ class Settings(BaseSettings):
     )
     task_timeout_grace_seconds: float = Field(
         30.0, ge=0, description="The leader fails a task running past its job's timeout + this"
+    )
+    claim_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="A claimed task not reported running within this goes back to pending",
+    )
+    retain_finished_seconds: float = Field(
+        7 * 24 * 3600.0,
+        ge=0,
+        description="The leader deletes finished tasks older than this (0 = keep forever)",
+    )
+    db_pool_size: int = Field(
+        10, ge=1, description="PostgreSQL connections of the task store, per server process"
     )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------

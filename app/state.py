@@ -10,12 +10,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.dashboard.feed import Feed
+from app.lifecycle import Lifecycle
 from app.metrics import ScrapeCache
-from app.notify import TaskNotifier
+from app.notify import TaskWaiters
 from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.results import MemoryResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
+from app.services.tasks.service import TaskService
+from app.services.tasks.store import TaskStore
 from app.settings import Settings
 
 
@@ -25,13 +28,24 @@ class Core:
     secret: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    notifier: TaskNotifier
+    notifier: TaskWaiters
     publisher: Publisher
+    store: TaskStore
+    tasks: TaskService
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
     actor_cache: ActorCache = field(default_factory=lambda: ActorCache(0))
     redis: Redis | None = None
     presence: Presence | None = None
-    internal_jobs: Container[str] = field(default_factory=frozenset)
     extras: dict[str, Any] = field(default_factory=dict)
     results: ResultBackend = field(default_factory=MemoryResultBackend)
     scrape_cache: ScrapeCache | None = None
     dashboard_feed: Feed | None = None
+
+    @property
+    def internal_jobs(self) -> Container[str]:
+        """The @internal jobs this process can run (their executors are registered)."""
+        return self.tasks.internal_jobs
+
+    @internal_jobs.setter
+    def internal_jobs(self, names: Container[str]) -> None:
+        self.tasks.internal_jobs = names

@@ -23,6 +23,7 @@ class Recorder:
     def install(cls, core: Core) -> Recorder:
         recorder = cls(core.publisher)
         core.publisher = recorder  # type: ignore[assignment]  # duck-typed stand-in
+        core.tasks.publisher = recorder
         return recorder
 
     async def publish(self, events: Iterable[Event]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import CurrentActor, PageQuery, Session, Settings, Uow
+from app.api.responses import JsonResponse
 from app.api.schemas import (
     JobRegisterRequest,
     JobResponse,
@@ -13,10 +14,12 @@ from app.api.schemas import (
     TaskResponse,
     WorkerSummary,
     paginated,
+    task_page,
 )
-from app.services import jobs, tasks, workers
+from app.services import jobs, workers
 from app.services.jobs import JobRegistration
-from app.services.states import TaskStatus
+from app.services.tasks import reads
+from app.services.tasks.states import TaskStatus
 
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"])
 
@@ -60,7 +63,7 @@ async def list_room_workers(
 
 
 # Routes ending in /tasks must be declared before the bare {job_name:path} route.
-@router.get("/rooms/{room_id}/jobs/{job_name:path}/tasks")
+@router.get("/rooms/{room_id}/jobs/{job_name:path}/tasks", response_model=Paginated[TaskResponse])
 async def list_job_tasks(
     room_id: str,
     job_name: str,
@@ -68,10 +71,10 @@ async def list_job_tasks(
     _: CurrentActor,
     page: PageQuery,
     status: TaskStatus | None = None,
-) -> Paginated[TaskResponse]:
+) -> Response:
     """Tasks of one job submitted to this room, newest first."""
-    result = await tasks.list_for_job(session, room_id, job_name, status, page)
-    return Paginated[TaskResponse].model_validate(paginated(result, TaskResponse.of))
+    found = await reads.list_for_job(session, room_id, job_name, status, page)
+    return JsonResponse(task_page(found))
 
 
 @router.get("/rooms/{room_id}/jobs/{job_name:path}")

@@ -25,9 +25,7 @@ async def scrape(core: CoreDep, token: Annotated[str | None, Depends(oauth2)]) -
     """Prometheus exposition: task counters and latencies, HTTP durations, Socket.IO
     connections, and queue depth and live workers read from the database (cached 1 s)."""
     if not _is_metrics_token(core.settings, token):
-        # Closed before the snapshot's own session: SQLite's pool holds one connection.
-        async with core.sessionmaker() as session:
-            actor = await current_actor(core, session, token)
+        actor = await current_actor(core, token)
         actor.require_admin()
     assert core.scrape_cache is not None
     snapshot = await core.scrape_cache.current()

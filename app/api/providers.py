@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 from pydantic import AliasChoices, BaseModel, Field
 
 from app.api.deps import (
@@ -16,29 +16,19 @@ from app.api.deps import (
     Session,
     Settings,
     Uow,
-    current_actor,
-    oauth2,
 )
 from app.api.schemas import Paginated, paginated
 from app.api.tasks import prefer_wait
 from app.db.models import Provider
 from app.services import providers
-from app.services.actors import Actor
 from app.services.providers import DEFAULT_CONTENT_TYPE, ProviderRegistration, ReadRequest
 
 router = APIRouter(prefix="/v1/joblib", tags=["providers"])
 
 
-async def actor_without_session(
-    core: CoreDep, token: Annotated[str | None, Depends(oauth2)]
-) -> Actor:
-    """The caller, checked in a session of its own that is closed before the handler runs,
-    so a long read holds no database connection while it waits."""
-    async with core.sessionmaker() as session:
-        return await current_actor(core, session, token)
-
-
-SessionlessActor = Annotated[Actor, Depends(actor_without_session)]
+# The caller is checked without holding a session (api/deps.py), so a long read holds no
+# database connection while it waits.
+SessionlessActor = CurrentActor
 
 
 class ProviderRegisterRequest(BaseModel):
@@ -129,8 +119,7 @@ async def read_provider(
     cache, or asks the provider and waits (`Prefer: wait=N`, capped) for its upload;
     504 with `Retry-After` when it does not answer in time."""
     settings = core.settings
-    async with core.sessionmaker() as session:
-        provider = await providers.resolve(session, room_id, provider_name)
+    provider = await providers.resolve_for_read(core.store, room_id, provider_name)
     read = ReadRequest.of(provider, dict(request.query_params))
     found = await providers.lookup(core.results, read, settings.provider_inflight_ttl_seconds)
     if found.cached is not None:
@@ -140,7 +129,7 @@ async def read_provider(
     timeout = providers.read_timeout(
         wait, settings.provider_long_poll_default_seconds, settings.provider_long_poll_max_seconds
     )
-    data = await providers.await_result(core.results, read, timeout, provider_name)
+    data = await providers.await_result(core.results, read, timeout, provider_name, core.lifecycle)
     headers = {"Preference-Applied": f"wait={timeout}"} if wait is not None else None
     return Response(data, media_type=read.content_type, headers=headers)
 
@@ -155,10 +144,7 @@ async def upload_provider_result(
 ) -> Response:
     """Upload the result of a read (raw bytes, stored verbatim) for the request hash the
     provider was sent; waiting reads answer with it."""
-    async with core.sessionmaker() as session:
-        provider = await providers.get_owned(
-            session, actor, provider_id, "Not authorized to upload results for this provider"
-        )
+    provider = await providers.get_owned_for_upload(core.store, actor, provider_id)
     data = await request.body()
     events = await providers.upload(
         core.results, provider, x_request_hash, data, core.settings.provider_result_ttl_seconds

@@ -64,20 +64,21 @@ class RequestLogMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
-            metrics.HTTP_DURATION.labels(scope["method"], route, str(status)).observe(elapsed)
-            log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "request_id": request_id,
-                    "user_id": context.user_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            metrics.http_duration(scope["method"], route, status).observe(elapsed)
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "user_id": context.user_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             logs.unbind_request(token)

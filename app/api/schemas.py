@@ -6,13 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+import orjson
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from app.api.submit_options import FenceIn, SubmitOptionsIn, TaskOptionsOut
 from app.services.jobs import JobView
 from app.services.pages import Page
-from app.services.states import TaskStatus
-from app.services.task_views import TaskView
+from app.services.tasks.claim import MAX_CLAIM_BATCH
+from app.services.tasks.records import TaskView
+from app.services.tasks.states import TaskStatus
+from app.services.tasks.store import Report
+from app.services.tasks.transitions import MAX_REPORT_BATCH
 from app.services.workers import WorkerSummary as WorkerSummaryView
 
 T = TypeVar("T")
@@ -112,10 +116,66 @@ class TaskClaimRequest(BaseModel):
     worker_id: uuid.UUID
 
 
+class TaskClaimBatchRequest(BaseModel):
+    worker_id: uuid.UUID
+    limit: int = Field(1, ge=1, le=MAX_CLAIM_BATCH, description="Claim at most this many")
+
+
 class TaskUpdateRequest(FenceIn):
     status: TaskStatus
     error: str | None = None
     result: Any = Field(None, description="Beyond the contract: any JSON, with `completed`")
+
+    def report(self, task_id: uuid.UUID, result_json: str | None) -> Report:
+        return Report(
+            task_id=str(task_id),
+            status=self.status,
+            error=self.error,
+            result=result_json,
+            attempt=self.attempt,
+            worker_id=str(self.worker_id) if self.worker_id else None,
+        )
+
+
+class TaskReportItem(TaskUpdateRequest):
+    """One report of a batch: always fenced (attempt and worker required)."""
+
+    id: uuid.UUID
+    attempt: int = Field(ge=1)
+    worker_id: uuid.UUID
+
+
+class TaskReportBatchRequest(BaseModel):
+    items: list[TaskReportItem] = Field(min_length=1, max_length=MAX_REPORT_BATCH)
+
+    @model_validator(mode="after")
+    def _each_task_once(self) -> TaskReportBatchRequest:
+        if len({item.id for item in self.items}) != len(self.items):
+            raise ValueError("a task may appear only once in a batch")
+        return self
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+class TaskReportOutcome(BaseModel):
+    id: uuid.UUID
+    applied: bool
+    task_status: TaskStatus | None = Field(description="The task's status after the report")
+    problem: ProblemOut | None
+
+
+class TaskReportBatchResponse(BaseModel):
+    items: list[TaskReportOutcome]
+
+
+class TaskReleaseRequest(BaseModel):
+    worker_id: uuid.UUID
+    attempt: int = Field(ge=1)
 
 
 class TaskResponse(TaskOptionsOut):
@@ -134,22 +194,50 @@ class TaskResponse(TaskOptionsOut):
 
     @classmethod
     def of(cls, view: TaskView) -> TaskResponse:
-        t = view.task
-        return cls(
-            id=t.id,
-            job_name=t.job_name,
-            room_id=t.room_id,
-            status=TaskStatus(t.status),
-            created_at=t.created_at,
-            started_at=t.started_at,
-            completed_at=t.completed_at,
-            worker_id=t.worker_id,
-            error=t.error,
-            payload=t.payload,
-            queue_position=view.queue_position,
-            result=t.result,
-            **TaskOptionsOut.fields_of(t),
-        )
+        """As a model (the dashboard's pages); the API answers with `task_body` instead."""
+        return cls.model_validate(task_body(view, parsed=True))
+
+
+def task_page(page: Page[TaskView]) -> dict[str, Any]:
+    """A Paginated[TaskResponse] as a dict for orjson."""
+    return {
+        "items": [task_body(view) for view in page.items],
+        "total": page.total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+
+
+def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
+    """A TaskResponse as a dict for orjson: JSON columns go in as stored, unparsed
+    (`parsed=True` parses them, for a pydantic model)."""
+    t = view.task
+    payload: Any = t.payload_value() if parsed else orjson.Fragment(t.payload)
+    result: Any = None
+    if t.result is not None:
+        result = t.result_value() if parsed else orjson.Fragment(t.result)
+    return {
+        "id": t.id,
+        "job_name": t.job_name,
+        "room_id": t.room_id,
+        "status": t.status,
+        "created_at": t.created_at,
+        "started_at": t.started_at,
+        "completed_at": t.completed_at,
+        "worker_id": t.worker_id,
+        "error": t.error,
+        "payload": payload,
+        "queue_position": view.queue_position,
+        "result": result,
+        "priority": t.priority,
+        "run_at": t.run_at,
+        "attempt": t.attempt,
+        "max_attempts": t.max_attempts,
+    }
+
+
+class TaskClaimBatchResponse(BaseModel):
+    tasks: list[TaskResponse]
 
 
 class TaskClaimResponse(BaseModel):

@@ -9,12 +9,9 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
-from app.db.models import Task
 from app.errors import UnprocessableContent
-from app.services.bulk import MAX_BULK
-from app.services.retries import Fence
-from app.services.task_options import TaskOptions
-from app.services.tasks import Submission
+from app.services.tasks.records import TaskRecord
+from app.services.tasks.submit import MAX_BULK, Submission, TaskOptions
 
 # Bounds keep values inside a 32-bit integer column and a sane horizon.
 MAX_PRIORITY = 1_000_000
@@ -63,7 +60,7 @@ class TaskOptionsOut(BaseModel):
     max_attempts: int = 1
 
     @staticmethod
-    def fields_of(task: Task) -> dict[str, Any]:
+    def fields_of(task: TaskRecord) -> dict[str, Any]:
         return {
             "priority": task.priority,
             "run_at": task.run_at,
@@ -74,13 +71,11 @@ class TaskOptionsOut(BaseModel):
 
 class FenceIn(BaseModel):
     """Optional PATCH fields: a report naming an attempt or worker that is no longer the
-    task's current one is refused (409 stale-attempt)."""
+    task's current one is refused (409 stale-attempt). Naming both makes the report
+    idempotent: repeating the task's current status changes nothing (200)."""
 
     attempt: int | None = Field(None, ge=1)
     worker_id: uuid.UUID | None = None
-
-    def fence(self) -> Fence:
-        return Fence(attempt=self.attempt, worker_id=self.worker_id)
 
 
 class BulkItemIn(SubmitOptionsIn):

@@ -1,4 +1,4 @@
-"""Beyond the contract: cancel and retry a task, and submit many tasks at once.
+"""Beyond the contract: cancel, retry and release a task, and submit many tasks at once.
 
 Included before the tasks router: `/bulk` would otherwise be swallowed by the submit
 route's `{job_name:path}`."""
@@ -10,10 +10,10 @@ import uuid
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
-from app.api.deps import CoreDep, CurrentActor, Uow
-from app.api.schemas import TaskResponse
+from app.api.deps import CallerDep
+from app.api.responses import JsonResponse
+from app.api.schemas import TaskReleaseRequest, TaskResponse, task_body
 from app.api.submit_options import BulkSubmitIn
-from app.services import bulk, task_actions
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
 
@@ -22,21 +22,27 @@ class BulkSubmitOut(BaseModel):
     items: list[TaskResponse]
 
 
-@router.post("/tasks/{task_id}/cancel")
-async def cancel_task(task_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> TaskResponse:
+@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
+async def cancel_task(task_id: uuid.UUID, who: CallerDep) -> Response:
     """Cancel a pending, claimed or running task (its submitter, an owner of a worker
     serving the job, or an admin). A worker's later report on it gets 409."""
-    view, events = await task_actions.cancel(uow.session, actor, task_id)
-    await uow.commit(events)
-    return TaskResponse.of(view)
+    return JsonResponse(task_body(await who.core.tasks.cancel(who.actor, task_id)))
 
 
-@router.post("/tasks/{task_id}/retry")
-async def retry_task(task_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> TaskResponse:
+@router.post("/tasks/{task_id}/retry", response_model=TaskResponse)
+async def retry_task(task_id: uuid.UUID, who: CallerDep) -> Response:
     """Run a failed or cancelled task again: a new pending attempt, due now."""
-    view, events = await task_actions.retry(uow.session, actor, task_id)
-    await uow.commit(events)
-    return TaskResponse.of(view)
+    return JsonResponse(task_body(await who.core.tasks.retry(who.actor, task_id)))
+
+
+@router.post("/tasks/{task_id}/release", response_model=TaskResponse)
+async def release_task(task_id: uuid.UUID, body: TaskReleaseRequest, who: CallerDep) -> Response:
+    """Hand a claimed or running task back to the queue without spending an attempt (a
+    worker shutting down). Fenced: only the worker holding the named attempt may; the
+    task's `attempt` then advances, so that worker's later reports are refused (409
+    stale-attempt), as is a repeated release (which may be taken as done)."""
+    view = await who.core.tasks.release(who.actor, task_id, body.attempt, body.worker_id)
+    return JsonResponse(task_body(view))
 
 
 @router.post(
@@ -44,15 +50,9 @@ async def retry_task(task_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> TaskR
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkSubmitOut,
 )
-async def submit_bulk(
-    room_id: str, job_name: str, body: BulkSubmitIn, uow: Uow, actor: CurrentActor, core: CoreDep
-) -> Response:
+async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: CallerDep) -> Response:
     """Submit up to 1,000 tasks of one job, all or nothing; the tasks come back in order.
     Each item takes the fields of a single submit."""
-    submitted = await bulk.submit_many(
-        uow.session, actor, room_id, job_name, body.submissions(), core.internal_jobs
-    )
-    await uow.commit(submitted.events)
-    out = BulkSubmitOut(items=[TaskResponse.of(view) for view in submitted.views])
-    # Serialised here: FastAPI would validate the 1,000 items a second time.
-    return Response(out.model_dump_json(), status.HTTP_202_ACCEPTED, media_type="application/json")
+    submitted = await who.core.tasks.submit(who.actor, room_id, job_name, body.submissions())
+    items = [task_body(view) for view in submitted.views]
+    return JsonResponse({"items": items}, status.HTTP_202_ACCEPTED)

@@ -1,4 +1,5 @@
-"""Tasks: submit, claim, read (with long-poll), update status, list."""
+"""Tasks: submit, claim, read (with long-poll), update status, list; and the batch
+protocol of our SDK (claim many, report many; beyond the contract)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Uow, retry_policy
+from app.api.deps import CallerDep, CurrentActor, PageQuery, Session
+from app.api.responses import JsonResponse, problem_body
 from app.api.schemas import (
     Paginated,
+    TaskClaimBatchRequest,
+    TaskClaimBatchResponse,
     TaskClaimRequest,
     TaskClaimResponse,
+    TaskReportBatchRequest,
+    TaskReportBatchResponse,
     TaskResponse,
     TaskSubmitRequest,
     TaskUpdateRequest,
-    paginated,
+    task_body,
+    task_page,
 )
-from app.services import long_poll, task_results, tasks
-from app.services.states import TaskStatus
-from app.services.tasks import Submission
+from app.errors import JobserverError
+from app.services import long_poll
+from app.services.tasks import reads, transitions
+from app.services.tasks.states import TaskStatus
+from app.services.tasks.store import Report
+from app.services.tasks.submit import Submission
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
 
@@ -33,90 +43,119 @@ def prefer_wait(prefer: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-@router.post("/rooms/{room_id}/tasks/{job_name:path}", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/rooms/{room_id}/tasks/{job_name:path}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskResponse,
+)
 async def submit_task(
-    room_id: str,
-    job_name: str,
-    body: TaskSubmitRequest,
-    response: Response,
-    uow: Uow,
-    actor: CurrentActor,
-    core: CoreDep,
-) -> TaskResponse:
+    room_id: str, job_name: str, body: TaskSubmitRequest, who: CallerDep
+) -> Response:
     """Submit a task to a job; it is durable before this answers."""
-    submitted = await tasks.submit(
-        uow.session,
-        actor,
-        room_id,
-        job_name,
-        Submission(body.payload, body.options()),
-        core.internal_jobs,
+    core, actor = who.core, who.actor
+    submitted = await core.tasks.submit(
+        actor, room_id, job_name, [Submission(body.payload, body.options())]
     )
-    await uow.commit(submitted.events)
-    if not submitted.created:  # idempotency key matched: the existing task, no new one
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/v1/joblib/tasks/{submitted.view.task.id}"
-    response.headers["Retry-After"] = "1"
-    return TaskResponse.of(submitted.view)
+    view = submitted.views[0]
+    headers = {"Location": f"/v1/joblib/tasks/{view.task.id}", "Retry-After": "1"}
+    # An idempotency key that matched answers 200 with the existing task (no new one).
+    code = status.HTTP_202_ACCEPTED if submitted.created[0] else status.HTTP_200_OK
+    return JsonResponse(task_body(view), code, headers)
 
 
-@router.post("/tasks/claim")
-async def claim_task(body: TaskClaimRequest, uow: Uow, actor: CurrentActor) -> TaskClaimResponse:
+@router.post("/tasks/claim", response_model=TaskClaimResponse)
+async def claim_task(body: TaskClaimRequest, who: CallerDep) -> Response:
     """Claim the next task for this worker, or `{"task": null}`."""
-    view, events = await tasks.claim(uow.session, actor, body.worker_id)
-    await uow.commit(events)
-    return TaskClaimResponse(task=TaskResponse.of(view) if view else None)
+    core, actor = who.core, who.actor
+    views = await core.tasks.claim(actor, body.worker_id)
+    return JsonResponse({"task": task_body(views[0]) if views else None})
 
 
-@router.get("/tasks/{task_id}")
+@router.post("/tasks/claim-batch", response_model=TaskClaimBatchResponse)
+async def claim_tasks(body: TaskClaimBatchRequest, who: CallerDep) -> Response:
+    """Beyond the contract: claim up to `limit` tasks for this worker in one call (claim
+    order; each with its own lease). `{"tasks": []}` when nothing is claimable."""
+    core, actor = who.core, who.actor
+    views = await core.tasks.claim(actor, body.worker_id, body.limit)
+    return JsonResponse({"tasks": [task_body(view) for view in views]})
+
+
+@router.get("/tasks/{task_id}", response_model=TaskResponse)
 async def get_task(
     task_id: uuid.UUID,
-    response: Response,
-    session: Session,
-    _: CurrentActor,
-    core: CoreDep,
+    who: CallerDep,
     prefer: Annotated[str | None, Header()] = None,
-) -> TaskResponse:
+) -> Response:
     """Read a task. With `Prefer: wait=N`, hold the answer until the task is terminal
     (at most N seconds, capped by the server)."""
-    wait = prefer_wait(prefer)
+    core = who.core
     waited = await long_poll.read(
-        session, core.notifier, task_id, wait, core.settings.long_poll_max_wait_seconds
-    )
-    if waited.applied is not None:
-        response.headers["Preference-Applied"] = f"wait={waited.applied}"
-    return TaskResponse.of(waited.view)
-
-
-@router.patch("/tasks/{task_id}")
-async def update_task(
-    task_id: uuid.UUID, body: TaskUpdateRequest, uow: Uow, actor: CurrentActor, core: CoreDep
-) -> TaskResponse:
-    """Move a task along its state machine. With `completed`, a worker may report the
-    task's `result` (any JSON up to the server's size limit)."""
-    task_results.check_result(body.status, body.result, core.settings.max_result_bytes)
-    view, events = await tasks.update_status(
-        uow.session,
-        actor,
+        core.tasks,
+        core.notifier,
         task_id,
-        body.status,
-        body.error,
-        body.fence(),
-        retry_policy(core),
-        result=body.result,
+        prefer_wait(prefer),
+        core.settings.long_poll_max_wait_seconds,
+        core.lifecycle,
     )
-    await uow.commit(events)
-    return TaskResponse.of(view)
+    headers = None
+    if waited.applied is not None:
+        headers = {"Preference-Applied": f"wait={waited.applied}"}
+    return JsonResponse(task_body(waited.view), headers=headers)
 
 
-@router.get("/rooms/{room_id}/tasks")
+@router.patch("/tasks/{task_id}", response_model=TaskResponse)
+async def update_task(task_id: uuid.UUID, body: TaskUpdateRequest, who: CallerDep) -> Response:
+    """Move a task along its state machine. With `completed`, a worker may report the
+    task's `result` (any JSON up to the server's size limit). A report naming the task's
+    current `attempt` and `worker_id` is fenced: from another attempt it is refused (409
+    stale-attempt); repeating the current status changes nothing (200), so it may be
+    retried safely."""
+    core, actor = who.core, who.actor
+    result = transitions.result_json(body.status, body.result, core.settings.max_result_bytes)
+    view = await core.tasks.report(actor, body.report(task_id, result))
+    return JsonResponse(task_body(view))
+
+
+@router.patch("/tasks", response_model=TaskReportBatchResponse)
+async def update_tasks(body: TaskReportBatchRequest, who: CallerDep) -> Response:
+    """Beyond the contract: many fenced reports in one call, each applied or refused on its
+    own (the same rules as PATCH /tasks/{id}); one outcome per item, in order."""
+    core, actor = who.core, who.actor
+    reports: list[Report] = []
+    refused: dict[int, JobserverError] = {}
+    for index, item in enumerate(body.items):
+        try:
+            result = transitions.result_json(
+                item.status, item.result, core.settings.max_result_bytes
+            )
+        except JobserverError as error:  # a result too large refuses its own item only
+            refused[index] = error
+            continue
+        reports.append(item.report(item.id, result))
+    applied = iter(await core.tasks.report_many(actor, reports) if reports else [])
+    items = []
+    for index, item in enumerate(body.items):
+        outcome = None if index in refused else next(applied)
+        problem = refused.get(index) or (outcome.problem if outcome else None)
+        view = outcome.view if outcome else None
+        items.append(
+            {
+                "id": str(item.id),
+                "applied": view is not None,
+                "task_status": view.task.status if view else None,
+                "problem": problem_body(problem) if problem else None,
+            }
+        )
+    return JsonResponse({"items": items})
+
+
+@router.get("/rooms/{room_id}/tasks", response_model=Paginated[TaskResponse])
 async def list_room_tasks(
     room_id: str,
     session: Session,
     _: CurrentActor,
     page: PageQuery,
     status: TaskStatus | None = None,
-) -> Paginated[TaskResponse]:
+) -> Response:
     """Tasks submitted to the room, newest first."""
-    result = await tasks.list_in_room(session, room_id, status, page)
-    return Paginated[TaskResponse].model_validate(paginated(result, TaskResponse.of))
+    return JsonResponse(task_page(await reads.list_in_room(session, room_id, status, page)))

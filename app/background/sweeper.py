@@ -1,8 +1,9 @@
-"""The sweeper: stale workers, stuck @internal tasks, lost @internal dispatches, tasks
-running past their job's timeout.
+"""The leader's passes: stale workers, expired claim leases, stuck @internal tasks, tasks
+running past their job's timeout, lost @internal dispatches, retention; and the scheduler
+that wakes workers for tasks that became due.
 
-Pass functions run in the caller's transaction and return what to publish after commit;
-`run_forever` is the loop a server runs while it is the leader.
+Every pass is a TaskService call (it commits, then publishes); `run_forever` and
+`run_scheduler` are the loops a server runs while it is the leader.
 """
 
 from __future__ import annotations
@@ -10,161 +11,76 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from app.background.leader import Leader
-from app.db.models import Job, Task, Worker
-from app.db.types import utcnow
 from app.realtime.publisher import Publisher
-from app.services import retries, scheduler, task_views, workers
-from app.services.events import Event
-from app.services.retries import DEFAULT_POLICY
-from app.services.retry import RetryPolicy
+from app.services.tasks.service import TaskService
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INTERNAL_TIMEOUT = "Internal worker timeout"
+# Retention deletes this many finished tasks per statement, and at most this many
+# statements per pass: short transactions, and a pass that ends.
+RETENTION_BATCH = 1000
+RETENTION_BATCHES_PER_PASS = 50
+# Throughput minutes are kept this long (the dashboard's "last day").
+THROUGHPUT_KEEP_SECONDS = 24 * 3600 + 3600
 
 
-async def db_now(session: AsyncSession) -> datetime:
-    """The database's clock (DESIGN: time is the database's)."""
-    now = await session.scalar(select(utcnow()))
-    assert now is not None
-    return now
-
-
-async def sweep_stale_workers(
-    session: AsyncSession, older_than: timedelta, retry: RetryPolicy = DEFAULT_POLICY
-) -> list[Event]:
+async def sweep_stale_workers(tasks: TaskService, older_than: timedelta) -> list[str]:
     """Workers without a heartbeat for `older_than` get the DELETE /workers cascade, all in
-    the caller's one transaction (BACKGROUND.md §1, pass 1)."""
-    threshold = await db_now(session) - older_than
-    stale = (
-        await session.execute(select(Worker.id).where(Worker.last_heartbeat < threshold))
-    ).scalars()
-    ids = list(stale)
-    if ids:
-        log.info("sweeping %d stale worker(s)", len(ids))
-    return await workers.cleanup(session, ids, retry)
+    one transaction (BACKGROUND.md §1, pass 1). Returns the ids removed."""
+    now = await tasks.store.now()
+    gone = await tasks.lose_stale_workers(now - older_than)
+    if gone:
+        log.info("swept %d stale worker(s)", len(gone))
+    return gone
 
 
-async def fail_stuck_internal_tasks(session: AsyncSession, older_than: timedelta) -> list[Event]:
-    """@internal tasks claimed or running for longer than `older_than` (from start, else from
-    creation) fail with "Internal worker timeout" (pass 2). External tasks are never timed
-    out here: their workers' heartbeats govern them."""
-    threshold = await db_now(session) - older_than
-    result = await session.execute(
-        update(Task)
-        .where(
-            Task.internal.is_(True),
-            Task.status.in_(["claimed", "running"]),
-            func.coalesce(Task.started_at, Task.created_at) < threshold,
-        )
-        .values(status="failed", completed_at=utcnow(), error=INTERNAL_TIMEOUT)
-        .returning(Task)
-        .execution_options(synchronize_session=False)
-    )
-    return task_views.status_events(result.scalars().all())
-
-
-async def fail_timed_out_tasks(
-    session: AsyncSession, grace: timedelta, retry: RetryPolicy = DEFAULT_POLICY
-) -> list[Event]:
-    """Running tasks of jobs with a `timeout_seconds` that started more than timeout +
-    `grace` ago: their worker is stuck or gone without noticing. They fail under the retry
-    rules, and the worker's late report is then refused by the fence or the state machine."""
-    now = await db_now(session)
-    rows = await session.execute(
-        select(Task, Job.timeout_seconds)
-        .join(Job, Job.id == Task.job_id)
-        .where(
-            Task.status == "running",
-            Task.internal.is_(False),
-            Job.timeout_seconds.is_not(None),
-            Task.started_at < now - grace,
-        )
-        .order_by(Task.seq)
-        .with_for_update(of=Task)
-    )
-    events: list[Event] = []
-    for task, timeout in rows.all():
-        # Few rows reach here (started before now - grace); the per-job limit is checked
-        # in Python because interval arithmetic on a column differs between dialects.
-        if task.started_at + timedelta(seconds=timeout) + grace < now:
-            error = f"timed out after {timeout:g} s (no report from the worker)"
-            events.extend(await retries.fail_held_tasks(session, [task], error, retry))
-    return events
-
-
-async def take_lost_dispatches(session: AsyncSession, grace: timedelta) -> list[uuid.UUID]:
-    """@internal tasks dispatched more than `grace` ago and never started: their broker
-    message may be lost. Their `claimed_at` moves to now, so each is re-sent once per
-    grace period even when the queue is merely slow (the executor drops duplicates)."""
-    threshold = await db_now(session) - grace
-    result = await session.execute(
-        update(Task)
-        .where(
-            Task.internal.is_(True),
-            Task.status == "claimed",
-            Task.worker_id.is_(None),
-            Task.started_at.is_(None),
-            Task.claimed_at < threshold,
-        )
-        .values(claimed_at=utcnow())
-        .returning(Task.id)
-        .execution_options(synchronize_session=False)
-    )
-    return list(result.scalars())
-
-
-async def run_pass(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
-) -> None:
-    """One sweep: each pass commits on its own, then publishes its events."""
-    async with sessionmaker() as session:
-        events = await sweep_stale_workers(
-            session, timedelta(seconds=settings.worker_timeout_seconds), settings.retry_policy
-        )
-        await session.commit()
-    await publisher.publish(events)
-    async with sessionmaker() as session:
-        events = await fail_stuck_internal_tasks(
-            session, timedelta(seconds=settings.internal_task_timeout_seconds)
-        )
-        await session.commit()
-    await publisher.publish(events)
-    async with sessionmaker() as session:
-        events = await fail_timed_out_tasks(
-            session, timedelta(seconds=settings.task_timeout_grace_seconds), settings.retry_policy
-        )
-        await session.commit()
-    await publisher.publish(events)
-    await redispatch_lost(settings, sessionmaker, publisher)
+async def apply_retention(tasks: TaskService, older_than_seconds: float) -> int:
+    """Delete finished tasks older than the horizon, a batch at a time (0 = keep all)."""
+    if older_than_seconds <= 0:
+        return 0
+    deleted = 0
+    for _ in range(RETENTION_BATCHES_PER_PASS):
+        count = await tasks.store.delete_finished(older_than_seconds, RETENTION_BATCH)
+        deleted += count
+        if count < RETENTION_BATCH:
+            break
+    await tasks.store.prune_throughput(THROUGHPUT_KEEP_SECONDS)
+    if deleted:
+        log.info("retention deleted %d finished task(s)", deleted)
+    return deleted
 
 
 async def redispatch_lost(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
-) -> None:
-    if publisher.dispatcher is None:
-        return
-    async with sessionmaker() as session:
-        lost = await take_lost_dispatches(
-            session, timedelta(seconds=settings.internal_dispatch_grace_seconds)
-        )
-        await session.commit()
+    settings: Settings, tasks: TaskService, publisher: Publisher
+) -> list[str]:
+    """@internal tasks not started by their re-send time go to the broker again."""
+    dispatcher = publisher.dispatcher
+    if dispatcher is None:
+        return []
+    lost = await tasks.store.take_lost_dispatches(settings.internal_dispatch_grace_seconds)
     if lost:
-        log.info("re-sending %d @internal task(s) never picked up", len(lost))
-        await publisher.publish(await publisher.dispatcher.dispatch(lost))
+        log.info("re-sending %d @internal task(s) not started yet", len(lost))
+        await dispatcher.dispatch(lost)
+    return lost
+
+
+async def run_pass(settings: Settings, tasks: TaskService, publisher: Publisher) -> None:
+    """One sweep; each step commits on its own and publishes its events."""
+    await sweep_stale_workers(tasks, timedelta(seconds=settings.worker_timeout_seconds))
+    await tasks.expire_leases()
+    await tasks.fail_stuck_internal(settings.internal_task_timeout_seconds)
+    await tasks.fail_timed_out(settings.task_timeout_grace_seconds)
+    await redispatch_lost(settings, tasks, publisher)
+    await apply_retention(tasks, settings.retain_finished_seconds)
 
 
 async def run_forever(
     settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
+    tasks: TaskService,
     publisher: Publisher,
     leader: Leader,
     stop: asyncio.Event | None = None,
@@ -179,17 +95,13 @@ async def run_forever(
             return
         try:
             if await leader.lead():
-                await run_pass(settings, sessionmaker, publisher)
+                await run_pass(settings, tasks, publisher)
         except Exception:
             log.exception("background pass failed; next try in one interval")
 
 
 async def run_scheduler(
-    settings: Settings,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    publisher: Publisher,
-    leader: Leader,
-    stop: asyncio.Event,
+    settings: Settings, tasks: TaskService, leader: Leader, stop: asyncio.Event
 ) -> None:
     """Every scheduler interval, on the leader: wake workers of tasks that became due
     (delayed submits, retries after backoff). The sweeper loop keeps the leadership fresh."""
@@ -203,8 +115,6 @@ async def run_scheduler(
             since = None  # a new leader starts by waking everything already due
             continue
         try:
-            async with sessionmaker() as session:
-                events, since = await scheduler.wake_due_tasks(session, since)
-            await publisher.publish(events)
+            since = await tasks.wake_due(since)
         except Exception:
             log.exception("scheduler pass failed; next try in one interval")

@@ -1,5 +1,5 @@
 """Dashboard pages and actions under /dashboard. Thin: sessions and CSRF from auth.py,
-numbers from services/overview.py, task actions from services/task_actions.py."""
+numbers from services/overview.py, task actions through TaskService."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from app.dashboard import auth
 from app.dashboard.auth import DashboardSession
 from app.dashboard.feed import Feed
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
-from app.services import overview, task_actions, tokens, users
+from app.services import overview, tokens, users
 from app.services.overview import Overview
 
 HERE = Path(__file__).parent
@@ -252,19 +252,13 @@ async def task_page(request: Request, task_id: str, db: Session, me: PageSession
 
 # --- operator actions -----------------------------------------------------------------
 @router.post("/tasks/{task_id}/cancel")
-async def cancel(task_id: uuid.UUID, core: CoreDep, db: Session, me: CheckedSession) -> Any:
-    view, events = await task_actions.cancel(db, me.actor, task_id)
-    await db.commit()
-    await core.publisher.publish(events)
-    return TaskResponse.of(view)
+async def cancel(task_id: uuid.UUID, core: CoreDep, me: CheckedSession) -> Any:
+    return TaskResponse.of(await core.tasks.cancel(me.actor, task_id))
 
 
 @router.post("/tasks/{task_id}/retry")
-async def retry(task_id: uuid.UUID, core: CoreDep, db: Session, me: CheckedSession) -> Any:
-    view, events = await task_actions.retry(db, me.actor, task_id)
-    await db.commit()
-    await core.publisher.publish(events)
-    return TaskResponse.of(view)
+async def retry(task_id: uuid.UUID, core: CoreDep, me: CheckedSession) -> Any:
+    return TaskResponse.of(await core.tasks.retry(me.actor, task_id))
 
 
 # --- admin ----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -65,6 +66,8 @@ class User(Base):
     is_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     role: Mapped[str] = mapped_column(String(16), default="operator")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    # Tokens carry the generation they were issued in; raising it ends them all.
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),)
 
@@ -96,6 +99,10 @@ class Job(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     timeout_seconds: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    # The user who first registered the job: only they (or an admin) change its settings.
+    registered_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
     __table_args__ = (
         UniqueConstraint("room_id", "category", "name", name="uq_jobs_room_category_name"),
@@ -166,21 +173,71 @@ class Task(Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
-        # The scheduler's "became due since" scan (services/scheduler.py).
+        # The scheduler's "became due since" scan: only tasks due after their creation
+        # (delayed, retried); a task due on submit was announced by the submit. Kept
+        # small on purpose: an index over every pending task by time would tempt the
+        # planner away from ix_tasks_claimable for a job's queue.
         Index(
             "ix_tasks_pending_due",
             "run_at",
-            postgresql_where=text("status = 'pending'"),
-            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending' AND run_at > created_at"),
+            sqlite_where=text("status = 'pending' AND run_at > created_at"),
         ),
         Index("ix_tasks_room_created", "room_id", "created_at", "seq"),
         Index("ix_tasks_job_room_created", "job_id", "room_id", "created_at", "seq"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
         Index("ix_tasks_status_seq", "status", "seq"),
+        # The lease sweep: external tasks claimed but not started.
+        Index(
+            "ix_tasks_claim_lease",
+            "lease_expires_at",
+            postgresql_where=text("status = 'claimed' AND NOT internal"),
+            sqlite_where=text("status = 'claimed' AND internal = 0"),
+        ),
+        # Retention and the newest failures: finished tasks by the time they finished.
+        Index(
+            "ix_tasks_finished",
+            "completed_at",
+            postgresql_where=text("status IN ('completed', 'failed', 'cancelled')"),
+            sqlite_where=text("status IN ('completed', 'failed', 'cancelled')"),
+        ),
         UniqueConstraint(
             "job_id", "room_id", "idempotency_key", name="uq_tasks_job_room_idempotency"
         ),
     )
+
+
+class TaskCount(Base):
+    """How many tasks of a job, submitted to a room, are in a status now.
+
+    Kept by database triggers on `tasks` (migration 0003), so every writer keeps it right
+    and stats never scan the tasks table. PostgreSQL spreads each count over a few `shard`
+    rows (by backend) so that concurrent writers do not queue on one row; readers sum.
+    """
+
+    __tablename__ = "task_counts"
+
+    job_name: Mapped[str] = mapped_column(String(800), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class TaskThroughput(Base):
+    """Tasks that reached a terminal status, per minute (kept by the same triggers).
+
+    Throughput and failure rates over the last minutes or hours come from here; the
+    leader deletes minutes older than a day."""
+
+    __tablename__ = "task_throughput"
+
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    job_name: Mapped[str] = mapped_column(String(800), primary_key=True)
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Provider(Base):

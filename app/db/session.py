@@ -22,13 +22,22 @@ from app.db.types import (
 )
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-PG_POOL_SIZE = 20
-PG_MAX_OVERFLOW = 20
+# Settings.db_orm_pool_size / db_orm_max_overflow; the README's connection budget adds them up.
+ORM_POOL_SIZE = 5
+ORM_MAX_OVERFLOW = 5
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = ORM_POOL_SIZE,
+    max_overflow: int = ORM_MAX_OVERFLOW,
+) -> AsyncEngine:
     """An engine tuned per dialect.
 
+    PostgreSQL: a pool of `pool_size` connections plus up to `max_overflow` more, each
+    pinged on checkout.
     SQLite: one connection. The database has a single writer anyway, and one connection
     means no lock contention and no SQLITE_BUSY upgrades; requests queue in the pool
     for well under a millisecond each. WAL keeps the file readable by other processes
@@ -44,9 +53,11 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         url,
         echo=echo,
-        pool_size=PG_POOL_SIZE,
-        max_overflow=PG_MAX_OVERFLOW,
-        pool_pre_ping=False,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        # A pooled connection the server dropped (restart, failover, an idle kill) is
+        # replaced on checkout rather than failing the request that drew it with a 500.
+        pool_pre_ping=True,
         pool_recycle=1800,
     )
 

@@ -1,29 +1,31 @@
-"""Sends committed @internal tasks to the broker; a task whose send fails is marked failed.
+"""Sends committed @internal tasks to the broker.
 
 The publisher calls it after commit for each task that became `claimed` as @internal; the
-leader's repair pass calls it again for tasks whose message got lost.
+leader's repair pass calls it again for tasks not started by their re-send time. A send
+that fails leaves the task `claimed`: the repair pass tries again (with backoff), so a
+broker outage delays @internal tasks and never fails them. A hung broker (a dropped
+network, not a refused port) costs a dispatch one send timeout, not a hung request or sweep.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Task
-from app.errors import InvalidTaskTransition, TaskNotFound
 from app.internal.broker import TaskHandles
-from app.internal.executor import SYSTEM_ACTOR
-from app.services import tasks
-from app.services.events import Event
-from app.services.states import TaskStatus
 
 log = logging.getLogger(__name__)
 
-DISPATCH_FAILED = "Failed to dispatch to internal executor"
+# Taskiq's Redis broker waits for an answer without limit (its pool is shared with the
+# worker's blocking pop); a send this slow is given up and left to the repair pass.
+SEND_TIMEOUT_SECONDS = 1.0
 
 
 class Dispatcher:
@@ -33,14 +35,13 @@ class Dispatcher:
         self.sessionmaker = sessionmaker
         self.handles = handles
 
-    async def dispatch(self, task_ids: Iterable[uuid.UUID]) -> list[Event]:
-        """Enqueue each task still waiting to run; returns the events of those that
-        could not be sent (now failed), to publish."""
-        ids = list(task_ids)
+    async def dispatch(self, task_ids: Iterable[str]) -> list[str]:
+        """Enqueue each task still waiting to run; returns the ids that could not be sent
+        (left for the repair pass)."""
+        ids = [uuid.UUID(i) for i in task_ids]
         if not ids:
             return []
-        # The session closes before sending: the in-memory broker starts the task at once
-        # and, on SQLite, it needs the one connection.
+        # The session closes before sending: the in-memory broker starts the task at once.
         async with self.sessionmaker() as session:
             rows = (
                 await session.execute(
@@ -52,30 +53,32 @@ class Dispatcher:
                     )
                 )
             ).all()
-        failed: list[uuid.UUID] = []
-        for task_id, job_name, room_id, payload in rows:
+        return await self._send(rows)
+
+    async def _send(self, rows: Sequence[Row[tuple[uuid.UUID, str, str, Any]]]) -> list[str]:
+        unsent: list[str] = []
+        for index, (task_id, job_name, room_id, payload) in enumerate(rows):
             handle = self.handles.get(job_name)
             try:
                 if handle is None:
                     raise LookupError(f"no executor for {job_name} in this process")
-                await handle.kiq(task_id=str(task_id), room_id=room_id, payload=payload)
+                async with asyncio.timeout(SEND_TIMEOUT_SECONDS):
+                    await handle.kiq(task_id=str(task_id), room_id=room_id, payload=payload)
+            except TimeoutError:
+                # The next send would hang as long: the rest wait for the repair pass too.
+                log.warning(
+                    "broker did not answer within %g s; %d internal task(s) left for the "
+                    "repair pass",
+                    SEND_TIMEOUT_SECONDS,
+                    len(rows) - index,
+                )
+                unsent.extend(str(row[0]) for row in rows[index:])
+                break
             except Exception:
-                log.exception("could not dispatch internal task %s", task_id)
-                failed.append(task_id)
-        return await self._fail(failed)
-
-    async def _fail(self, task_ids: list[uuid.UUID]) -> list[Event]:
-        events: list[Event] = []
-        if not task_ids:
-            return events
-        async with self.sessionmaker() as session:
-            for task_id in task_ids:
-                try:
-                    _, changed = await tasks.update_status(
-                        session, SYSTEM_ACTOR, task_id, TaskStatus.FAILED, DISPATCH_FAILED
-                    )
-                except (InvalidTaskTransition, TaskNotFound):
-                    continue  # it moved on meanwhile (ran after all, or was cancelled)
-                events.extend(changed)
-            await session.commit()
-        return events
+                log.warning(
+                    "could not dispatch internal task %s; the repair pass will retry",
+                    task_id,
+                    exc_info=True,
+                )
+                unsent.append(str(task_id))
+        return unsent

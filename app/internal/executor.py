@@ -1,4 +1,4 @@
-"""Runs one @internal task: claimed -> running -> completed|failed through the service layer.
+"""Runs one @internal task: claimed -> running -> completed|failed through TaskService.
 
 Used by the taskiq task of every extension, in the server (embedded) or in `jobserver worker`.
 """
@@ -7,23 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import logging
 import uuid
 from typing import Any
 
+import orjson
 from pydantic import BaseModel
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.dialect import dialect_name
-from app.db.models import Task
-from app.errors import InvalidTaskTransition, TaskNotFound
+from app.errors import InvalidTaskTransition, StaleAttempt, TaskNotFound
 from app.internal.extensions import RunContext, full_name
-from app.realtime.publisher import Publisher
-from app.services import tasks
 from app.services.actors import Actor
-from app.services.states import TaskStatus
+from app.services.tasks.service import TaskService
+from app.services.tasks.states import TaskStatus
+from app.services.tasks.store import Report
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +29,8 @@ SYSTEM_ACTOR = Actor(id=uuid.UUID(int=0), role="admin")
 
 
 class Executor:
-    def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
-    ) -> None:
-        self.sessionmaker = sessionmaker
-        self.publisher = publisher
+    def __init__(self, tasks: TaskService) -> None:
+        self.tasks = tasks
 
     async def run(
         self, cls: type[BaseModel], task_id: uuid.UUID, room_id: str, payload: dict[str, Any]
@@ -69,35 +62,23 @@ class Executor:
         task_id: uuid.UUID,
         status: TaskStatus,
         error: str | None = None,
-        result: Any = None,
+        result: str | None = None,
     ) -> bool:
         """One transition, committed and published. False when the state machine refuses
         it (cancelled, timed out by the sweeper, or already taken by another delivery)."""
-        async with self.sessionmaker() as session:
-            await _lock_on_sqlite(session, task_id)
-            try:
-                _, events = await tasks.update_status(
-                    session, SYSTEM_ACTOR, task_id, status, error, result=result
-                )
-            except (InvalidTaskTransition, TaskNotFound):
-                return False
-            await session.commit()
-        await self.publisher.publish(events)
+        report = Report(str(task_id), status, error=error, result=result)
+        try:
+            await self.tasks.report(SYSTEM_ACTOR, report)
+        except (InvalidTaskTransition, StaleAttempt, TaskNotFound):
+            return False
         return True
 
 
-def _storable(returned: Any) -> Any:
-    """The extension's return value as the task's result when it is JSON, else None."""
-    try:
-        json.dumps(returned)
-    except (TypeError, ValueError):
+def _storable(returned: Any) -> str | None:
+    """The extension's return value as the task's result (JSON text) when it is JSON."""
+    if returned is None:
         return None
-    return returned
-
-
-async def _lock_on_sqlite(session: AsyncSession, task_id: uuid.UUID) -> None:
-    """SQLite reads outside a transaction, so two worker processes could both read
-    `claimed` and both run the task. A no-op write first takes SQLite's single writer lock
-    for the whole transaction: the role FOR UPDATE plays on PostgreSQL."""
-    if dialect_name(session) == "sqlite":
-        await session.execute(update(Task).where(Task.id == task_id).values(status=Task.status))
+    try:
+        return orjson.dumps(returned).decode()
+    except TypeError:
+        return None

@@ -19,9 +19,11 @@ from app.internal.dispatch import Dispatcher
 from app.internal.executor import Executor
 from app.internal.registration import sync_jobs
 from app.realtime.publisher import Publisher
+from app.services.tasks.service import TaskService
 from app.settings import Settings
 
-DRAIN_SECONDS = 5.0
+# Within the server's shutdown budget (app/lifecycle.py), leaving time to close the broker.
+DRAIN_SECONDS = 1.5
 
 
 @dataclass
@@ -35,14 +37,12 @@ class InternalJobs:
         return frozenset(self.handles)
 
 
-def build(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher
-) -> InternalJobs:
+def build(settings: Settings, tasks: TaskService) -> InternalJobs:
     """Load the extensions and register them on a broker. Raises StartupRefused."""
     broker_urls.check_workable(settings.effective_broker_url, settings.redis_url)
     extensions = extension_loader.load(settings)
     broker = brokers.make_broker(settings.effective_broker_url)
-    handles = brokers.register(broker, extensions, Executor(sessionmaker, publisher))
+    handles = brokers.register(broker, extensions, Executor(tasks))
     return InternalJobs(extensions, broker, handles)
 
 

@@ -6,24 +6,25 @@ Each process builds its own broker from the environment (taskiq calls `broker_fr
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import socketio
-from redis.asyncio import Redis
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from taskiq.cli.common_args import LogLevel
 from taskiq.cli.worker.args import WorkerArgs
 from taskiq.cli.worker.run import run_worker
 
-from app.db.session import make_engine, make_sessionmaker
+from app import redis_client
+from app.db.store import make_store
 from app.errors import StartupRefused
 from app.internal import broker_urls, runtime
-from app.notify import RedisNotifier
+from app.notify import TaskWaiters
+from app.realtime.fanout import Fanout
 from app.realtime.publisher import Publisher
-from app.realtime.server import REDIS_CHANNEL as SOCKETIO_CHANNEL
+from app.services.tasks.service import TaskService
 from app.settings import Settings
 
 BROKER_FACTORY = "app.internal.worker:broker_from_env"
+# A worker process runs one @internal task at a time per taskiq slot; a few connections do.
+WORKER_POOL_SIZE = 4
 
 
 def checked_redis_url(settings: Settings) -> str:
@@ -43,17 +44,25 @@ def broker_from_env() -> AsyncBroker:
     """The broker of one worker process, with its own engine and Redis publisher."""
     settings = Settings()
     redis_url = checked_redis_url(settings)
-    engine = make_engine(settings.effective_database_url)
-    redis = Redis.from_url(redis_url)
-    # Events go through Redis: long-polls and Socket.IO rooms on every replica wake.
-    emitter: Any = socketio.AsyncRedisManager(redis_url, channel=SOCKETIO_CHANNEL, write_only=True)
-    publisher = Publisher(RedisNotifier(redis), emitter)
-    internal = runtime.build(settings, make_sessionmaker(engine), publisher)
+    redis = redis_client.connect(redis_url, settings)
+    # No sockets here: events reach the servers' sockets and long-polls through Redis.
+    fanout = Fanout(TaskWaiters(), None, redis)
+    store = make_store(settings.effective_database_url, WORKER_POOL_SIZE)
+    tasks = TaskService(
+        store, Publisher(fanout), settings.retry_policy, settings.claim_lease_seconds
+    )
+    internal = runtime.build(settings, tasks)
+
+    async def start(_: TaskiqState) -> None:
+        await store.start()
+        await fanout.start(listen=False)
 
     async def close(_: TaskiqState) -> None:
-        await engine.dispose()
+        await fanout.stop()
+        await store.close()
         await redis.aclose()
 
+    internal.broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, start)
     internal.broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, close)
     return internal.broker
 

@@ -12,13 +12,9 @@ import uuid
 from datetime import datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db.models import Worker
-from app.db.types import utcnow
-from app.realtime.publisher import Publisher
-from app.services import workers
+from app.lifecycle import Lifecycle
+from app.services.tasks.service import TaskService
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +30,18 @@ class Presence:
     A worker whose last socket disconnects is cleaned up after `grace` seconds unless,
     by then, a socket (on any replica) holds it again or it heartbeated after the
     disconnect. The fire-time checks make a re-join on another replica cancel too.
+    Never while this server stops: its sockets close because we stop, not the workers.
     """
 
     def __init__(
         self,
-        sessionmaker: async_sessionmaker[AsyncSession],
-        publisher: Publisher,
+        tasks: TaskService,
         grace: float,
+        lifecycle: Lifecycle,
         redis: Redis | None = None,
     ) -> None:
-        self._sessionmaker = sessionmaker
-        self._publisher = publisher
+        self._tasks = tasks
+        self._lifecycle = lifecycle
         self._grace = grace
         self._redis = redis
         self._by_sid: dict[str, set[uuid.UUID]] = {}
@@ -85,7 +82,8 @@ class Presence:
             if self._redis is not None:
                 with contextlib.suppress(Exception):
                     await self._redis.hdel(HOLDERS_KEY.format(worker_id=worker_id), sid)
-            if not holders and worker_id not in self._timers:
+            stopping = self._lifecycle.stopping
+            if not holders and worker_id not in self._timers and not stopping:
                 self._timers[worker_id] = asyncio.create_task(
                     self._expire(worker_id), name=f"worker-grace-{worker_id}"
                 )
@@ -95,6 +93,7 @@ class Presence:
         self._cancel(worker_id)
 
     async def stop(self) -> None:
+        """Drop the pending cleanups without running them (the server is stopping)."""
         timers = list(self._timers.values())
         self._timers.clear()
         for timer in timers:
@@ -110,12 +109,12 @@ class Presence:
 
     async def _expire(self, worker_id: uuid.UUID) -> None:
         try:
-            async with self._sessionmaker() as session:
-                disconnected_at = await session.scalar(select(utcnow()))
+            disconnected_at = await self._tasks.store.now()
             await asyncio.sleep(self._grace)
+            if self._lifecycle.stopping:
+                return
             if worker_id in self._holders or await self._held_elsewhere(worker_id):
                 return
-            assert disconnected_at is not None
             # Past the checks a late re-join no longer cancels: a half-published cleanup
             # would be worse than the rare join that races the deadline.
             if self._timers.get(worker_id) is asyncio.current_task():
@@ -136,17 +135,8 @@ class Presence:
         return bool(count)
 
     async def _cleanup(self, worker_id: uuid.UUID, disconnected_at: datetime) -> None:
-        async with self._sessionmaker() as session:
-            # Row lock (PostgreSQL): a heartbeat racing us either lands first and spares
-            # the worker, or waits and then finds it gone.
-            silent = await session.scalar(
-                select(Worker.id)
-                .where(Worker.id == worker_id, Worker.last_heartbeat <= disconnected_at)
-                .with_for_update()
-            )
-            if silent is None:
-                return
-            events = await workers.cleanup(session, [worker_id])
-            await session.commit()
-        log.info("cleaned up worker %s after its socket left", worker_id)
-        await self._publisher.publish(events)
+        # Only if it stayed silent: a heartbeat racing us either lands first and spares
+        # the worker, or waits for the cleanup's row lock and then finds it gone.
+        gone = await self._tasks.lose_workers([worker_id], silent_since=disconnected_at)
+        if gone:
+            log.info("cleaned up worker %s after its socket left", worker_id)

@@ -5,8 +5,6 @@ Built in create_app; fan-out goes through Redis when REDIS_URL is set.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -23,12 +21,9 @@ from app.errors import BadRequest, JobserverError
 from app.realtime.auth import authenticate
 from app.realtime.presence import Presence
 from app.services.rooms import validate_room_id
-from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-REDIS_CHANNEL = "jobserver:socketio"
-STOP_ATTEMPTS = 50
 M = TypeVar("M", bound="BaseModel")
 
 
@@ -46,14 +41,11 @@ class RoomIn(BaseModel):
     room_id: str
 
 
-def make_server(settings: Settings) -> socketio.AsyncServer:
-    """An ASGI AsyncServer; across replicas its emits fan out through Redis."""
-    options: dict[str, Any] = {"async_mode": "asgi"}
-    if settings.redis_url:
-        options["client_manager"] = socketio.AsyncRedisManager(
-            settings.redis_url, channel=REDIS_CHANNEL
-        )
-    return socketio.AsyncServer(**options)
+def make_server() -> socketio.AsyncServer:
+    """An ASGI AsyncServer for this process's sockets. Emits reach other replicas through
+    our fan-out (realtime/fanout.py), one Redis message per batch, not Socket.IO's own
+    Redis manager (one round trip per emit)."""
+    return socketio.AsyncServer(async_mode="asgi")
 
 
 def asgi_app(sio: socketio.AsyncServer) -> socketio.ASGIApp:
@@ -100,8 +92,6 @@ class Realtime:
             sio.on(event, handler)
 
     async def start(self) -> None:
-        # Subscribe to the Redis channel now rather than at the first connection, so
-        # this replica never misses fan-out meant for a client that just connected.
         if not self.sio.manager_initialized:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
@@ -109,14 +99,6 @@ class Realtime:
     async def stop(self) -> None:
         await self.sio.shutdown()
         await self.presence.stop()
-        listener = getattr(self.sio.manager, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            await _cancel_stubbornly(listener)
-        for resource in ("pubsub", "redis"):
-            closable = getattr(self.sio.manager, resource, None)
-            if closable is not None:
-                with contextlib.suppress(Exception):
-                    await closable.aclose()
 
     # --- connection ------------------------------------------------------------------
     async def connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> None:
@@ -188,17 +170,6 @@ def _room_id(data: object) -> str | JobserverError:
         return validate_room_id(room.room_id)
     except JobserverError as error:
         return error
-
-
-async def _cancel_stubbornly(task: asyncio.Task[Any]) -> None:
-    # python-socketio's Redis listener swallows the first cancellation somewhere in its
-    # generator chain (then sits ~60 s); asking again ends it at once.
-    for _ in range(STOP_ATTEMPTS):
-        if task.done():
-            return
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    log.warning("Socket.IO Redis listener did not stop")
 
 
 def _parse(model: type[M], data: object) -> M | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -24,6 +24,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, uuid.UUID):
         return str(value)
     return value
+
+
+_WIRE_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _wire_fields(cls: type) -> tuple[str, ...]:
+    found = _WIRE_FIELDS.get(cls)
+    if found is None:
+        found = _WIRE_FIELDS[cls] = tuple(f.name for f in fields(cls) if f.name[0] != "_")
+    return found
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,8 @@ class Event:
         raise NotImplementedError
 
     def payload(self) -> dict[str, Any]:
-        return {k: _jsonable(v) for k, v in asdict(self).items() if not k.startswith("_")}
+        # The fields' values are flat (str, int, datetime, UUID): no deep copy needed.
+        return {name: _jsonable(getattr(self, name)) for name in _wire_fields(type(self))}
 
 
 @dataclass(frozen=True)
@@ -118,7 +129,7 @@ class TaskChanged(Event):
     """A task's row changed: wakes long-polls; an internal task may need dispatch."""
 
     on_wire: ClassVar[bool] = False
-    task_id: uuid.UUID
+    task_id: str
     status: str
     internal: bool = False
     # For logs and metrics only: left out of equality, so de-duplication is unchanged.

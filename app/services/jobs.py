@@ -1,24 +1,25 @@
-"""Jobs: registration (create, reactivate, idempotent), lookup, listing, orphan soft-delete."""
+"""Jobs: registration (create, reactivate, idempotent), lookup, listing. The orphan rule
+(soft-delete a job left without workers or pending tasks) runs inside the task store's
+writes (db/store), where tasks end and workers go."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import insert_ignoring_conflicts
-from app.db.models import Job, Task, Worker, WorkerJob
-from app.errors import Forbidden, InvalidCategory, JobNotFound, SchemaConflict, WorkerNotFound
+from app.db.models import Job, WorkerJob
+from app.errors import Forbidden, InvalidCategory, JobNotFound, SchemaConflict
 from app.services import workers
 from app.services.actors import Actor
 from app.services.events import Event, JobsInvalidate
 from app.services.pages import Page, PageRequest, fetch
 from app.services.rooms import (
-    INTERNAL_ROOM,
     SPECIAL_ROOMS,
     parse_full_name,
     validate_room_id,
@@ -66,7 +67,7 @@ async def register(
             f"Category '{spec.category}' not in allowed list: {list(allowed_categories)}"
         )
     job, created = await _upsert(session, room_id, spec)
-    worker = await _worker_for(session, actor, spec.worker_id)
+    worker = await workers.owned_or_new(session, actor, spec.worker_id)
     await insert_ignoring_conflicts(session, WorkerJob, {"worker_id": worker.id, "job_id": job.id})
     view = JobView(job, await worker_ids(session, job.id), worker.id)
     return Registered(view, created, [JobsInvalidate(room_id)])
@@ -106,16 +107,6 @@ async def _upsert(session: AsyncSession, room_id: str, spec: JobRegistration) ->
         job.timeout_seconds = spec.timeout_seconds
         await session.flush()
     return job, False
-
-
-async def _worker_for(session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None) -> Worker:
-    """The given worker if the caller owns it (else 404), or a new one for the caller."""
-    if worker_id is None:
-        return await workers.create(session, actor)
-    worker = await session.get(Worker, worker_id)
-    if worker is None or worker.user_id != actor.id:
-        raise WorkerNotFound(f"Worker '{worker_id}' not found or not owned by user")
-    return worker
 
 
 async def _by_full_name(session: AsyncSession, full_name: str, *, lock: bool = False) -> Job | None:
@@ -177,29 +168,3 @@ async def _links(
     for job_id, worker_id in rows:
         out.setdefault(job_id, []).append(worker_id)
     return out
-
-
-async def soft_delete_orphans(session: AsyncSession, job_ids: Iterable[uuid.UUID]) -> list[Event]:
-    """Hide jobs with no worker links and no pending task (never @internal ones).
-
-    Runs in the caller's transaction. Returns jobs_invalidate for each room that lost one.
-    """
-    ids = list(set(job_ids))
-    if not ids:
-        return []
-    no_links = ~exists().where(WorkerJob.job_id == Job.id)
-    no_pending = ~exists().where(and_(Task.job_id == Job.id, Task.status == "pending"))
-    result = await session.execute(
-        update(Job)
-        .where(
-            Job.id.in_(ids),
-            Job.deleted.is_(False),
-            Job.room_id != INTERNAL_ROOM,
-            no_links,
-            no_pending,
-        )
-        .values(deleted=True)
-        .returning(Job.room_id)
-        .execution_options(synchronize_session=False)
-    )
-    return [JobsInvalidate(room) for room in sorted(set(result.scalars()))]

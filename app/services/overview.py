@@ -7,14 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, Provider, Task, User, Worker, WorkerJob
-from app.db.types import utcnow_plus
+from app.db.models import Job, Provider, Task, TaskThroughput, User, Worker, WorkerJob
 from app.services import stats as stats_service
-from app.services.states import TaskStatus
 from app.services.stats import JobStats
+from app.services.tasks.states import TaskStatus
 
 TOP_JOBS = 50
 TOP_WORKERS = 50
@@ -65,28 +64,25 @@ class Overview:
     totals: dict[str, int] = field(default_factory=dict)
 
 
-def _minute(index: int) -> ColumnElement[int]:
-    """Tasks finished between `index + 1` and `index` minutes ago."""
-    window = (Task.completed_at >= utcnow_plus(-60 * (index + 1))) & (
-        Task.completed_at < utcnow_plus(-60 * index)
-    )
-    return func.sum(case((window, 1), else_=0))
-
-
-async def _throughput(session: AsyncSession, jobs: list[str]) -> dict[str, list[int]]:
+async def _throughput(
+    session: AsyncSession, jobs: list[str], now: datetime
+) -> dict[str, list[int]]:
+    """Tasks finished per clock minute over the last THROUGHPUT_MINUTES (the current
+    minute last), from the trigger-kept per-minute counts."""
     if not jobs:
         return {}
-    minutes = [_minute(i) for i in reversed(range(THROUGHPUT_MINUTES))]
+    first = stats_service.minute_of(now, 60 * (THROUGHPUT_MINUTES - 1))
     rows = await session.execute(
-        select(Task.job_name, *minutes)
-        .where(
-            Task.job_name.in_(jobs),
-            Task.completed_at >= utcnow_plus(-60 * THROUGHPUT_MINUTES),
-        )
-        .group_by(Task.job_name)
+        select(TaskThroughput.job_name, TaskThroughput.minute, func.sum(TaskThroughput.n))
+        .where(TaskThroughput.job_name.in_(jobs), TaskThroughput.minute >= first)
+        .group_by(TaskThroughput.job_name, TaskThroughput.minute)
     )
-    found = {row[0]: [int(v or 0) for v in row[1:]] for row in rows.all()}
-    return {job: found.get(job, [0] * THROUGHPUT_MINUTES) for job in jobs}
+    found = {job: [0] * THROUGHPUT_MINUTES for job in jobs}
+    for job, minute, n in rows.all():
+        index = int((minute - first).total_seconds() // 60)
+        if 0 <= index < THROUGHPUT_MINUTES:
+            found[job][index] += int(n)
+    return found
 
 
 async def _workers(session: AsyncSession, now: datetime) -> list[WorkerRow]:
@@ -160,7 +156,7 @@ async def collect(session: AsyncSession) -> Overview:
         generated_at=found.generated_at,
         jobs=jobs,
         job_count=len(found.jobs),
-        throughput=await _throughput(session, [j.job_name for j in jobs]),
+        throughput=await _throughput(session, [j.job_name for j in jobs], found.generated_at),
         workers=await _workers(session, found.generated_at),
         worker_count=int(worker_count or 0),
         providers=[ProviderRow(name, str(wid)) for name, wid in providers],

@@ -11,14 +11,15 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.dialect import insert_ignoring_conflicts
-from app.db.models import Provider, Worker
-from app.errors import Forbidden, InvalidCategory, ProviderNotFound, ProviderTimeout, WorkerNotFound
+from app.db.models import Provider
+from app.errors import Forbidden, InvalidCategory, ProviderNotFound, ProviderTimeout
+from app.lifecycle import Lifecycle
 from app.results import ResultBackend
 from app.services import workers
 from app.services.actors import Actor
@@ -30,8 +31,10 @@ from app.services.rooms import (
     validate_room_id,
     visible_provider_rooms,
 )
+from app.services.tasks.store import ProviderRef, TaskStore
 
 DEFAULT_CONTENT_TYPE = "application/json"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,20 +72,9 @@ async def register(
         raise InvalidCategory(
             f"Provider category '{spec.category}' not in allowed list: {list(allowed_categories)}"
         )
-    worker = await _worker_for(session, actor, spec.worker_id)
+    worker = await workers.owned_or_new(session, actor, spec.worker_id)
     provider, created = await _upsert(session, actor, room_id, spec, worker.id)
     return Registered(provider, created, [ProvidersInvalidate(room_id)])
-
-
-async def _worker_for(session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None) -> Worker:
-    """The given worker if the caller owns it (else 404); absent, a new one, even when
-    the provider already exists (REST.md)."""
-    if worker_id is None:
-        return await workers.create(session, actor)
-    worker = await session.get(Worker, worker_id)
-    if worker is None or worker.user_id != actor.id:
-        raise WorkerNotFound(f"Worker '{worker_id}' not found or not owned by user")
-    return worker
 
 
 async def _upsert(
@@ -145,32 +137,62 @@ async def list_visible(session: AsyncSession, room_id: str, page: PageRequest) -
     return Page([row[0] for row in rows], total, page.limit, page.offset)
 
 
-async def resolve(session: AsyncSession, room_id: str, provider_name: str) -> Provider:
-    """The provider named `provider_name`, as seen from `room_id` (REST.md resolution).
-
-    [quirk] from @global every provider is visible, whatever its room.
-    """
+def visible_name(room_id: str, provider_name: str) -> str:
+    """The full name of `provider_name` if it may be resolved from `room_id` (REST.md
+    resolution), else 404. [quirk] from @global every provider is visible."""
     validate_room_id(room_id)
     parsed = parse_full_name(provider_name)
     if parsed is None:
         raise ProviderNotFound(f"Invalid provider name format: {provider_name}")
     if room_id != GLOBAL_ROOM and parsed.room_id not in (GLOBAL_ROOM, room_id):
         raise ProviderNotFound(f"Provider '{provider_name}' not accessible from room '{room_id}'")
-    provider = await _by_full_name(session, str(parsed))
+    return str(parsed)
+
+
+def _found(provider: T | None, missing: str) -> T:
     if provider is None:
-        raise ProviderNotFound(f"Provider '{provider_name}' not found")
+        raise ProviderNotFound(missing)
     return provider
+
+
+def _owned(actor: Actor, owner: object, forbidden: str) -> None:
+    if str(owner) != str(actor.id) and not actor.is_superuser:
+        raise Forbidden(forbidden)
+
+
+async def resolve(session: AsyncSession, room_id: str, provider_name: str) -> Provider:
+    """The provider named `provider_name`, as seen from `room_id` (GET .../info)."""
+    full_name = visible_name(room_id, provider_name)
+    provider = await _by_full_name(session, full_name)
+    return _found(provider, f"Provider '{provider_name}' not found")
+
+
+async def resolve_for_read(store: TaskStore, room_id: str, provider_name: str) -> ProviderRef:
+    """The same resolution for a read, through the task store (the hot path)."""
+    full_name = visible_name(room_id, provider_name)
+    provider = await store.provider_by_name(full_name)
+    return _found(provider, f"Provider '{provider_name}' not found")
 
 
 async def get_owned(
     session: AsyncSession, actor: Actor, provider_id: uuid.UUID, forbidden: str
 ) -> Provider:
     """The provider if the caller owns it or is a superuser; 404, else 403 `forbidden`."""
-    provider = await session.get(Provider, provider_id)
-    if provider is None:
-        raise ProviderNotFound(f"Provider '{provider_id}' not found")
-    if provider.user_id != actor.id and not actor.is_superuser:
-        raise Forbidden(forbidden)
+    provider = _found(
+        await session.get(Provider, provider_id), f"Provider '{provider_id}' not found"
+    )
+    _owned(actor, provider.user_id, forbidden)
+    return provider
+
+
+async def get_owned_for_upload(
+    store: TaskStore, actor: Actor, provider_id: uuid.UUID
+) -> ProviderRef:
+    """The same check for an upload of results, through the task store (the hot path)."""
+    provider = _found(
+        await store.provider_by_id(str(provider_id)), f"Provider '{provider_id}' not found"
+    )
+    _owned(actor, provider.user_id, "Not authorized to upload results for this provider")
     return provider
 
 
@@ -214,7 +236,7 @@ class ReadRequest:
     request_hash: str
 
     @classmethod
-    def of(cls, provider: Provider, params: Mapping[str, str]) -> ReadRequest:
+    def of(cls, provider: ProviderRef, params: Mapping[str, str]) -> ReadRequest:
         canonical = canonical_params(params)
         return cls(provider.full_name, provider.content_type, canonical, request_hash(canonical))
 
@@ -257,17 +279,25 @@ def read_timeout(prefer_wait: int | None, default: int, maximum: int) -> int:
 
 
 async def await_result(
-    results: ResultBackend, read: ReadRequest, wait_seconds: int, provider_name: str
+    results: ResultBackend,
+    read: ReadRequest,
+    wait_seconds: int,
+    provider_name: str,
+    lifecycle: Lifecycle,
 ) -> bytes:
-    """The uploaded result, or ProviderTimeout (504) naming the provider as the path did."""
-    data = await results.wait_for_key(read.result_key, wait_seconds)
+    """The uploaded result, or ProviderTimeout (504) naming the provider as the path did.
+    A server that starts stopping gives the same 504 at once: Retry-After sends the reader
+    back, to the restarted server or another replica, where the result is cached."""
+    data = await lifecycle.unless_stopping(results.wait_for_key(read.result_key, wait_seconds))
+    if data is None and lifecycle.stopping:
+        raise ProviderTimeout(f"Server stopping before provider '{provider_name}' answered")
     if data is None:
         raise ProviderTimeout(f"Provider '{provider_name}' did not respond within {wait_seconds}s")
     return data
 
 
 async def upload(
-    results: ResultBackend, provider: Provider, request_hash: str, data: bytes, ttl: int
+    results: ResultBackend, provider: ProviderRef, request_hash: str, data: bytes, ttl: int
 ) -> list[Event]:
     """Store the raw bytes verbatim, then release the lock, then wake waiters, in the
     contract's order (BACKGROUND.md §3). The hash is not checked against any request."""

@@ -1,27 +1,20 @@
-"""Workers: create, heartbeat, list, and the cleanup cascade shared by DELETE, sweeper and
-socket disconnect."""
+"""Workers: create, the delete check, lists. Heartbeats and the cleanup cascade (DELETE,
+sweeper, socket disconnect) go through the task store (services/tasks)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Job, Provider, Worker, WorkerJob
+from app.db.models import Job, Worker, WorkerJob
 from app.db.types import utcnow
 from app.errors import Forbidden, WorkerNotFound
-from app.services import jobs as jobs_service
-from app.services import retries
 from app.services.actors import Actor
-from app.services.events import Event, JobsInvalidate, ProvidersInvalidate
 from app.services.pages import Page, PageRequest, fetch
-from app.services.retry import RetryPolicy
 from app.services.rooms import validate_room_id, visible_job_rooms
-
-WORKER_DISCONNECTED = "Worker disconnected"
 
 
 @dataclass(frozen=True)
@@ -30,13 +23,40 @@ class WorkerSummary:
     job_count: int
 
 
-async def create(session: AsyncSession, actor: Actor) -> Worker:
-    """A new worker owned by the caller, heartbeat = creation time. Never commits."""
+async def create(
+    session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None = None
+) -> tuple[Worker, bool]:
+    """A worker owned by the caller, heartbeat = now; True when it is new. Never commits.
+
+    Beyond the contract, the caller may name the id: a worker keeps one id for its life
+    and re-creates itself with it after being swept. The caller's own existing worker of
+    that id is refreshed instead; another user's is 403."""
     actor.require_writer()
-    worker = Worker(id=uuid.uuid4(), user_id=actor.id)
+    if worker_id is not None:
+        existing = await session.get(Worker, worker_id)
+        if existing is not None:
+            if existing.user_id != actor.id:
+                raise Forbidden("Worker belongs to different user")
+            existing.last_heartbeat = utcnow()
+            await session.flush()
+            await session.refresh(existing)
+            return existing, False
+    worker = Worker(id=worker_id or uuid.uuid4(), user_id=actor.id)
     session.add(worker)
     await session.flush()
     await session.refresh(worker)
+    return worker, True
+
+
+async def owned_or_new(session: AsyncSession, actor: Actor, worker_id: uuid.UUID | None) -> Worker:
+    """For a job or provider registration (REST.md): the given worker if the caller owns
+    it (else 404, even for another user's), or, without an id, a new one for the caller."""
+    if worker_id is None:
+        created, _ = await create(session, actor)
+        return created
+    worker = await session.get(Worker, worker_id)
+    if worker is None or worker.user_id != actor.id:
+        raise WorkerNotFound(f"Worker '{worker_id}' not found or not owned by user")
     return worker
 
 
@@ -51,61 +71,10 @@ async def _owned(
     return worker
 
 
-async def heartbeat(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> Worker:
-    """Refresh last_heartbeat. Only the owner may: no superuser bypass (REST.md)."""
-    await _owned(session, actor, worker_id, admin_ok=False)
-    actor.require_writer()
-    result = await session.execute(
-        update(Worker)
-        .where(Worker.id == worker_id)
-        .values(last_heartbeat=utcnow())
-        .returning(Worker)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one()
-
-
-async def delete_one(
-    session: AsyncSession,
-    actor: Actor,
-    worker_id: uuid.UUID,
-    retry: RetryPolicy = retries.DEFAULT_POLICY,
-) -> list[Event]:
-    """DELETE /workers/{id}: owner or superuser; runs the cleanup cascade."""
+async def check_deletable(session: AsyncSession, actor: Actor, worker_id: uuid.UUID) -> None:
+    """DELETE /workers/{id}: 404 unless it exists; its owner or a superuser only."""
     await _owned(session, actor, worker_id, admin_ok=True)
     actor.require_writer()
-    return await cleanup(session, [worker_id], retry)
-
-
-async def cleanup(
-    session: AsyncSession,
-    worker_ids: Sequence[uuid.UUID],
-    retry: RetryPolicy = retries.DEFAULT_POLICY,
-) -> list[Event]:
-    """The worker cleanup cascade (REST.md, DELETE /workers). Runs in the caller's
-    transaction and returns every event to emit after commit."""
-    if not worker_ids:
-        return []
-    ids = list(worker_ids)
-    events: list[Event] = []
-    # Beyond the contract: tasks with attempts left go back to pending instead of failing.
-    events.extend(await retries.fail_lost_tasks(session, ids, WORKER_DISCONNECTED, retry))
-    linked = (
-        await session.execute(
-            select(Job.id, Job.room_id)
-            .join(WorkerJob, WorkerJob.job_id == Job.id)
-            .where(WorkerJob.worker_id.in_(ids))
-        )
-    ).all()
-    provider_rooms = await session.execute(
-        delete(Provider).where(Provider.worker_id.in_(ids)).returning(Provider.room_id)
-    )
-    events.extend(ProvidersInvalidate(room) for room in sorted(set(provider_rooms.scalars())))
-    await session.execute(delete(WorkerJob).where(WorkerJob.worker_id.in_(ids)))
-    await session.execute(delete(Worker).where(Worker.id.in_(ids)))
-    events.extend(JobsInvalidate(room) for room in sorted({room for _, room in linked}))
-    events.extend(await jobs_service.soft_delete_orphans(session, [job_id for job_id, _ in linked]))
-    return events
 
 
 def _summary_query() -> object:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.background.test_worker_brokers import free_port, port_open, stop
+from tests.background.processes import free_port, port_open, stop
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from app.cli import app as cli
 from app.errors import StartupRefused
 from app.internal.broker_urls import make_broker, probe
 from app.settings import Settings
-from tests.background.test_worker_brokers import free_port
+from tests.background.processes import free_port
 
 
 @pytest.mark.parametrize(

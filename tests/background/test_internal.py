@@ -12,11 +12,11 @@ from sqlalchemy import select, update
 
 from app.background.sweeper import redispatch_lost
 from app.db.models import Job, Task
-from app.internal.dispatch import DISPATCH_FAILED, Dispatcher
+from app.internal.dispatch import Dispatcher
 from app.internal.examples import Echo
 from app.internal.registration import sync_jobs
-from app.services import tasks
-from app.services.tasks import Submission
+from app.services.tasks import submit as submits
+from app.services.tasks.submit import Submission
 from app.services.users import actor_of
 from app.state import Core
 from tests.background.extensions import Counter
@@ -117,12 +117,13 @@ async def test_duplicate_message_runs_the_extension_once(
 
 
 async def submitted_without_dispatch(core: Core) -> uuid.UUID:
-    """A committed @internal task whose broker message was never sent."""
+    """A committed @internal task whose broker message was never sent (stored, events
+    not published)."""
     async with core.sessionmaker() as session:
         actor = actor_of(await make_user(session))
-        done = await tasks.submit(session, actor, "r1", ECHO, Submission({}), core.internal_jobs)
         await session.commit()
-    return done.view.task.id
+    done = await submits.submit(core.store, actor, "r1", ECHO, [Submission({})], core.internal_jobs)
+    return uuid.UUID(done.views[0].task.id)
 
 
 async def status_of(core: Core, task_id: uuid.UUID) -> Task:
@@ -134,7 +135,7 @@ async def test_lost_dispatch_is_resent_by_the_repair_pass(core: Core) -> None:
     task_id = await submitted_without_dispatch(core)
     settings = core.settings.model_copy(update={"internal_dispatch_grace_seconds": 0})
     await asyncio.sleep(0.01)
-    await redispatch_lost(settings, core.sessionmaker, core.publisher)
+    await redispatch_lost(settings, core.tasks, core.publisher)
     for _ in range(100):
         if (await status_of(core, task_id)).status == "completed":
             return
@@ -144,15 +145,14 @@ async def test_lost_dispatch_is_resent_by_the_repair_pass(core: Core) -> None:
 
 async def test_dispatch_within_the_grace_period_is_not_resent(core: Core) -> None:
     task_id = await submitted_without_dispatch(core)
-    await redispatch_lost(core.settings, core.sessionmaker, core.publisher)
+    await redispatch_lost(core.settings, core.tasks, core.publisher)
     await asyncio.sleep(0.2)
     assert (await status_of(core, task_id)).status == "claimed"
 
 
-async def test_failed_enqueue_marks_the_task_failed(core: Core) -> None:
+async def test_failed_enqueue_leaves_the_task_claimed_for_the_repair_pass(core: Core) -> None:
     task_id = await submitted_without_dispatch(core)
-    events = await Dispatcher(core.sessionmaker, {}).dispatch([task_id])
+    unsent = await Dispatcher(core.sessionmaker, {}).dispatch([str(task_id)])
+    assert unsent == [str(task_id)]
     task = await status_of(core, task_id)
-    assert (task.status, task.error) == ("failed", DISPATCH_FAILED)
-    assert task.completed_at is not None
-    assert any(getattr(e, "status", None) == "failed" for e in events)
+    assert (task.status, task.error, task.completed_at) == ("claimed", None, None)

@@ -1,35 +1,33 @@
-"""One leader across replicas: two `jobserver serve` processes on one PostgreSQL database."""
+"""One leader across replicas: `jobserver serve` processes on one PostgreSQL database, the
+leader's connections optionally through a TCP proxy that fakes network failures."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.background.leader import APPLICATION_NAME, LOCK_KEY
-from app.db.models import Worker
 from app.db.session import make_engine, make_sessionmaker
-from tests.factories import make_user
+from tests.background.leadership import (
+    add_stale_worker,
+    leader_pids,
+    through,
+    wait_for,
+    worker_exists,
+)
 from tests.live import LiveServer, server_env, start_server
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.slow
 
-INTERVAL = 0.3
-# Correctness bound, not a timing claim: take-over is due within one interval.
-DEADLINE = 15.0
-
-LEADERS = text(
-    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = :key "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
+INTERVAL = 2.0
+# Correctness bound for waits that are not the rule under test.
+DEADLINE = 30.0
 
 
 @pytest.fixture(params=["postgresql"])
@@ -45,61 +43,104 @@ async def db(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession
     await engine.dispose()
 
 
-async def leader_pids(db: async_sessionmaker[AsyncSession]) -> list[int]:
-    async with db() as session:
-        names = (await session.execute(LEADERS, {"key": LOCK_KEY})).scalars().all()
-    return [int(name.rpartition(":")[2]) for name in names if name.startswith(APPLICATION_NAME)]
+@pytest.fixture
+def proxy(database_url: str) -> Iterator[TcpProxy]:
+    target = make_url(database_url)
+    with TcpProxy(target.host or "127.0.0.1", target.port or 5432) as running:
+        yield running
 
 
-async def wait_for(condition: object, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while loop.time() < deadline:
-        if await condition():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+@pytest.fixture
+def servers() -> Iterator[list[LiveServer]]:
+    started: list[LiveServer] = []
+    yield started
+    for server in started:
+        server.kill(signal.SIGKILL)
 
 
-async def test_other_replica_takes_over_when_the_leader_is_killed(
-    database_url: str, db: async_sessionmaker[AsyncSession], tmp_path: Path
-) -> None:
+def serve(database_url: str, tmp_path: Path, name: str, servers: list[LiveServer]) -> LiveServer:
     env = server_env(
         database_url,
-        tmp_path,
+        tmp_path / name,
         JOBSERVER_SWEEPER_INTERVAL_SECONDS=str(INTERVAL),
         JOBSERVER_WORKER_TIMEOUT_SECONDS="1",
     )
-    servers: list[LiveServer] = [start_server(env, tmp_path / f"server-{i}.log") for i in range(2)]
-    try:
-        by_pid = {server.process.pid: server for server in servers}
+    server = start_server(env, tmp_path / f"{name}.log")
+    servers.append(server)
+    return server
 
-        async def one_leader() -> bool:
-            return len(await leader_pids(db)) == 1
 
-        await wait_for(one_leader, "a leader")
-        await asyncio.sleep(3 * INTERVAL)
-        (leader,) = await leader_pids(db)
-        assert leader in by_pid, "only one of the two servers leads"
-        by_pid[leader].kill(signal.SIGKILL)
-        (survivor,) = set(by_pid) - {leader}
+async def leader_then_standby(
+    database_url: str,
+    db: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    servers: list[LiveServer],
+    leader_url: str,
+) -> tuple[LiveServer, LiveServer]:
+    """A leader on `leader_url`, then a standby that has run for one interval (so that it
+    sweeps as soon as it takes over)."""
+    leader = serve(leader_url, tmp_path, "leader", servers)
 
-        async with db() as session:
-            user = await make_user(session)
-            stale = Worker(
-                id=uuid.uuid4(),
-                user_id=user.id,
-                last_heartbeat=datetime.now(UTC) - timedelta(minutes=5),
-            )
-            session.add(stale)
-            await session.commit()
+    async def leading() -> bool:
+        return await leader_pids(db) == [leader.process.pid]
 
-        async def survivor_swept() -> bool:
-            async with db() as session:
-                gone = await session.get(Worker, stale.id) is None
-            return gone and await leader_pids(db) == [survivor]
+    await wait_for(leading, "the first server to lead", DEADLINE)
+    standby = serve(database_url, tmp_path, "standby", servers)
+    await asyncio.sleep(INTERVAL)
+    assert await leader_pids(db) == [leader.process.pid]
+    return leader, standby
 
-        await wait_for(survivor_swept, "the surviving replica to lead and sweep")
-    finally:
-        for server in servers:
-            server.kill()
+
+async def standby_sweeps(
+    db: async_sessionmaker[AsyncSession], standby: LiveServer, within: float
+) -> float:
+    """Seconds until the standby leads and has swept a stale worker added now."""
+    stale = await add_stale_worker(db)
+
+    async def swept() -> bool:
+        leads = await leader_pids(db) == [standby.process.pid]
+        return leads and not await worker_exists(db, stale)
+
+    return await wait_for(swept, "the standby to lead and sweep", within)
+
+
+async def test_other_replica_takes_over_when_the_leader_is_killed(
+    database_url: str,
+    db: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    servers: list[LiveServer],
+) -> None:
+    leader, standby = await leader_then_standby(database_url, db, tmp_path, servers, database_url)
+    leader.kill(signal.SIGKILL)
+    await standby_sweeps(db, standby, 2 * INTERVAL)
+
+
+async def test_standby_sweeps_within_two_intervals_when_the_leaders_host_vanishes(
+    database_url: str,
+    db: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    servers: list[LiveServer],
+    proxy: TcpProxy,
+) -> None:
+    """The leader's connections go through a proxy that stays up but forwards nothing:
+    PostgreSQL sees a live TCP connection and must still free the lock."""
+    leader_url = through(database_url, proxy.port)
+    leader, standby = await leader_then_standby(database_url, db, tmp_path, servers, leader_url)
+    proxy.freeze()
+    leader.kill(signal.SIGKILL)
+    await standby_sweeps(db, standby, 2 * INTERVAL)
+
+
+async def test_clean_connection_death_hands_over(
+    database_url: str,
+    db: async_sessionmaker[AsyncSession],
+    tmp_path: Path,
+    servers: list[LiveServer],
+    proxy: TcpProxy,
+) -> None:
+    """The leader lives on but its database connections are closed and cannot reconnect."""
+    leader_url = through(database_url, proxy.port)
+    leader, standby = await leader_then_standby(database_url, db, tmp_path, servers, leader_url)
+    proxy.cut()
+    await standby_sweeps(db, standby, 2 * INTERVAL)
+    assert leader.process.poll() is None

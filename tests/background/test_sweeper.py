@@ -8,17 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.background.sweeper import (
-    INTERNAL_TIMEOUT,
-    fail_stuck_internal_tasks,
-    run_forever,
-    sweep_stale_workers,
-)
+from app.background.sweeper import run_forever, sweep_stale_workers
 from app.db.models import Job, Task, Worker, WorkerJob
 from app.services.events import JobsInvalidate, TaskStatusEvent
-from app.services.workers import WORKER_DISCONNECTED
+from app.services.tasks.transitions import INTERNAL_TIMEOUT, WORKER_DISCONNECTED
 from app.state import Core
 from tests.factories import make_job, make_task, make_user, make_worker
+from tests.recorder import Recorder
 
 LONG_AGO = timedelta(minutes=10)
 TIMEOUT = timedelta(seconds=60)
@@ -42,8 +38,10 @@ async def test_stale_worker_gets_the_cleanup_cascade_and_its_events(core: Core) 
         job = await make_job(session, "r1", workers=(worker,))
         claimed = await make_task(session, job, status="claimed", worker_id=worker.id)
         running = await make_task(session, job, status="running", worker_id=worker.id)
-        events = await sweep_stale_workers(session, TIMEOUT)
         await session.commit()
+    recorder = Recorder.install(core)
+    await sweep_stale_workers(core.tasks, TIMEOUT)
+    events = recorder.events
     async with core.sessionmaker() as session:
         assert await session.get(Worker, worker.id) is None
         links = await session.scalars(select(WorkerJob).where(WorkerJob.job_id == job.id))
@@ -64,8 +62,8 @@ async def test_pending_tasks_of_a_dead_worker_stay_pending(core: Core) -> None:
         worker = await stale_worker(session, user)
         job = await make_job(session, "r1", workers=(worker,))
         pending = await make_task(session, job)
-        await sweep_stale_workers(session, TIMEOUT)
         await session.commit()
+    await sweep_stale_workers(core.tasks, TIMEOUT)
     async with core.sessionmaker() as session:
         row = (await session.execute(select(Task).where(Task.id == pending.id))).scalar_one()
         assert row.status == "pending"
@@ -75,8 +73,9 @@ async def test_pending_tasks_of_a_dead_worker_stay_pending(core: Core) -> None:
 async def test_worker_with_a_recent_heartbeat_is_not_swept(core: Core) -> None:
     async with core.sessionmaker() as session:
         worker = await make_worker(session, await make_user(session))
-        assert await sweep_stale_workers(session, TIMEOUT) == []
         await session.commit()
+    assert await sweep_stale_workers(core.tasks, TIMEOUT) == []
+    async with core.sessionmaker() as session:
         assert await session.get(Worker, worker.id) is not None
 
 
@@ -85,35 +84,58 @@ async def test_worker_that_never_heartbeated_is_stale_after_the_timeout(core: Co
         worker = await make_worker(session, await make_user(session))
         await session.commit()
     await asyncio.sleep(0.05)
+    await sweep_stale_workers(core.tasks, timedelta(seconds=0.01))
     async with core.sessionmaker() as session:
-        await sweep_stale_workers(session, timedelta(seconds=0.01))
-        await session.commit()
         assert await session.get(Worker, worker.id) is None
 
 
 async def test_stuck_internal_tasks_fail_with_internal_worker_timeout(core: Core) -> None:
     async with core.sessionmaker() as session:
         job = await make_job(session, "@internal", "modifiers", "Stuck")
-        never_started = await make_task(
-            session, job, room_id="r1", status="claimed", created_at=ago(LONG_AGO)
-        )
         long_running = await make_task(
             session, job, room_id="r1", status="running", started_at=ago(LONG_AGO)
         )
         fresh = await make_task(
             session, job, room_id="r1", status="running", started_at=ago(timedelta(0))
         )
-        events = await fail_stuck_internal_tasks(session, TIMEOUT)
         await session.commit()
+    recorder = Recorder.install(core)
+    await core.tasks.fail_stuck_internal(TIMEOUT.total_seconds())
     async with core.sessionmaker() as session:
         rows = {t.id: t for t in await session.scalars(select(Task).where(Task.job_id == job.id))}
-    for task in (never_started, long_running):
-        assert (rows[task.id].status, rows[task.id].error) == ("failed", INTERNAL_TIMEOUT)
-        assert rows[task.id].completed_at is not None
+    assert (rows[long_running.id].status, rows[long_running.id].error) == (
+        "failed",
+        INTERNAL_TIMEOUT,
+    )
+    assert rows[long_running.id].completed_at is not None
     assert rows[fresh.id].status == "running"
-    status_events = [e for e in events if isinstance(e, TaskStatusEvent)]
-    assert {e.id for e in status_events} == {str(never_started.id), str(long_running.id)}
+    status_events = [e for e in recorder.events if isinstance(e, TaskStatusEvent)]
+    assert {e.id for e in status_events} == {str(long_running.id)}
     assert {e.room for e in status_events} == {"room:r1"}
+
+
+async def test_stuck_timeout_counts_from_the_start_not_the_creation(core: Core) -> None:
+    """An @internal task still waiting in the broker is not stuck: the repair pass re-sends
+    it; only time spent running counts."""
+    async with core.sessionmaker() as session:
+        job = await make_job(session, "@internal", "modifiers", "Queued")
+        queued = await make_task(
+            session, job, room_id="r1", status="claimed", created_at=ago(LONG_AGO)
+        )
+        started_late = await make_task(
+            session,
+            job,
+            room_id="r1",
+            status="running",
+            created_at=ago(LONG_AGO),
+            started_at=ago(timedelta(0)),
+        )
+        await session.commit()
+    await core.tasks.fail_stuck_internal(TIMEOUT.total_seconds())
+    async with core.sessionmaker() as session:
+        rows = {t.id: t for t in await session.scalars(select(Task).where(Task.job_id == job.id))}
+    assert rows[queued.id].status == "claimed"
+    assert rows[started_late.id].status == "running"
 
 
 async def test_external_running_tasks_are_never_timed_out(core: Core) -> None:
@@ -123,8 +145,9 @@ async def test_external_running_tasks_are_never_timed_out(core: Core) -> None:
         task = await make_task(
             session, job, status="running", worker_id=worker.id, started_at=ago(LONG_AGO)
         )
-        assert await fail_stuck_internal_tasks(session, timedelta(0)) == []
         await session.commit()
+    await core.tasks.fail_stuck_internal(0)
+    async with core.sessionmaker() as session:
         row = (await session.execute(select(Task).where(Task.id == task.id))).scalar_one()
         assert row.status == "running"
 
@@ -150,9 +173,7 @@ async def test_failing_pass_is_logged_and_the_loop_goes_on(core: Core) -> None:
         worker = await stale_worker(session, await make_user(session))
         await session.commit()
     settings = core.settings.model_copy(update={"sweeper_interval_seconds": 0.05})
-    loop = asyncio.create_task(
-        run_forever(settings, core.sessionmaker, core.publisher, FlakyLeader())
-    )
+    loop = asyncio.create_task(run_forever(settings, core.tasks, core.publisher, FlakyLeader()))
     try:
         for _ in range(100):
             async with core.sessionmaker() as session:

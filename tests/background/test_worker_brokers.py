@@ -14,27 +14,23 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import select
 
-from app.background.sweeper import INTERNAL_TIMEOUT, fail_stuck_internal_tasks, take_lost_dispatches
-from app.db.models import Task
 from app.main import create_app
-from app.realtime.server import REDIS_CHANNEL
+from app.realtime.fanout import CHANNEL as FANOUT_CHANNEL
+from app.services.tasks.transitions import INTERNAL_TIMEOUT
 from app.state import Core
+from tests.background.processes import start_worker, stop
 from tests.background.test_internal import submit, wait_terminal
 from tests.conftest import (
     BACKENDS,
@@ -61,31 +57,6 @@ NATS_URL = os.environ.get("JOBSERVER_TEST_NATS_URL", "nats://127.0.0.1:4222")
 CONCURRENCY = os.environ.get("JOBSERVER_TEST_WORKER_CONCURRENCY", "2")
 # moto accepts any credentials; real AWS would take them from the standard chain.
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def stop(process: subprocess.Popen[bytes], sig: int) -> None:
-    """Signal the process's whole group: taskiq's children too."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 async def make_sqs_queue(endpoint: str, name: str) -> None:
@@ -184,18 +155,6 @@ async def database(
         await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def start_worker(env: dict[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
-    """`jobserver worker` in a session of its own, so its taskiq children die with it."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "worker", "--concurrency", CONCURRENCY],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-
-
 @pytest.fixture(scope="module")
 async def stack(
     broker_url: str, database: str, tmp_path_factory: pytest.TempPathFactory
@@ -231,7 +190,7 @@ async def stack(
     )
     app = create_app(settings)
     log = (directory / "worker.log").open("ab")
-    worker = start_worker(env, log)
+    worker = start_worker(env, log, CONCURRENCY)
     try:
         async with app.router.lifespan_context(app):
             core: Core = app.state.core
@@ -253,7 +212,7 @@ async def test_worker_process_completes_50_internal_tasks(stack: Stack) -> None:
     assert (await wait_terminal(stack.client, stack.headers, warm_up))["status"] == "completed"
     redis = Redis.from_url(REDIS_URL)
     async with redis.pubsub() as socketio_fanout:
-        await socketio_fanout.subscribe(REDIS_CHANNEL)
+        await socketio_fanout.subscribe(FANOUT_CHANNEL)
         started = time.perf_counter()
         ids = [
             await submit(stack.client, stack.headers, ECHO, {"message": str(i)}) for i in range(50)
@@ -264,7 +223,7 @@ async def test_worker_process_completes_50_internal_tasks(stack: Stack) -> None:
         elapsed = time.perf_counter() - started
         assert [body["status"] for body in finished] == ["completed"] * 50
         assert all(body["started_at"] is not None for body in finished)
-        # The worker's events reach every replica's Socket.IO server through Redis.
+        # The worker's events reach every replica's sockets and long-polls through Redis.
         seen = b""
         while (message := await socketio_fanout.get_message(timeout=1)) is not None:
             seen += message["data"] if isinstance(message["data"], bytes) else b""
@@ -298,21 +257,9 @@ async def test_killed_worker_leaves_its_task_to_the_stuck_task_rule(stack: Stack
     else:
         raise AssertionError("the worker never started the task")
     stop(stack.worker, signal.SIGKILL)
-    async with core.sessionmaker() as session:
-        assert await take_lost_dispatches(session, timedelta(0)) == []  # it did start
-        await fail_stuck_internal_tasks(session, timedelta(hours=1))
-        await session.commit()
-        task = (
-            await session.execute(select(Task).where(Task.id == uuid.UUID(task_id)))
-        ).scalar_one()
-        assert task.status == "running"
-        await fail_stuck_internal_tasks(session, timedelta(0))
-        await session.commit()
-        task = (
-            await session.execute(
-                select(Task)
-                .where(Task.id == uuid.UUID(task_id))
-                .execution_options(populate_existing=True)
-            )
-        ).scalar_one()
+    assert await core.store.take_lost_dispatches(0) == []  # it did start
+    await core.tasks.fail_stuck_internal(3600)
+    assert (await core.store.get(task_id)).task.status == "running"  # type: ignore[union-attr]
+    await core.tasks.fail_stuck_internal(0)
+    task = (await core.store.get(task_id)).task  # type: ignore[union-attr]
     assert (task.status, task.error) == ("failed", INTERNAL_TIMEOUT)

@@ -1,17 +1,18 @@
-"""On PostgreSQL the claim reads ix_tasks_claimable (also for a worker on several jobs) and the
-scheduler pass reads ix_tasks_pending_due, so neither grows with the backlog (from EXPLAIN)."""
+"""On PostgreSQL the store's claim reads ix_tasks_claimable (also for a worker on several
+jobs) and the scheduler pass reads ix_tasks_pending_due, so neither grows with the backlog
+(from EXPLAIN)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
+import asyncpg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
-from app.services import tasks
-from app.services.actors import Actor
-from app.services.scheduler import wake_due_tasks
+from app.db.store import postgres_sql as sql
+from app.db.store.postgres import dsn_of
 from app.state import Core
 from tests.factories import make_job, make_user, make_worker
 
@@ -36,6 +37,20 @@ def backend() -> str:
     return "postgresql"
 
 
+async def explain(core: Core, statement: str, *args: Any) -> str:
+    """The plan PostgreSQL picks for one of the store's statements, with these values."""
+    connection = await asyncpg.connect(dsn_of(core.settings.effective_database_url))
+    try:
+        await connection.set_type_codec(
+            "uuid", schema="pg_catalog", encoder=str, decoder=str, format="text"
+        )
+        await connection.execute("ANALYZE tasks")
+        rows = await connection.fetch(f"EXPLAIN {statement}", *args)
+    finally:
+        await connection.close()
+    return "\n".join(row[0] for row in rows)
+
+
 async def test_claim_query_uses_the_claimable_index(core: Core) -> None:
     async with core.sessionmaker() as session:
         user = await make_user(session)
@@ -44,31 +59,11 @@ async def test_claim_query_uses_the_claimable_index(core: Core) -> None:
             job = await make_job(session, name=name, workers=(worker,))
             await _seed(session, job.id)
         await session.commit()
-        await session.execute(text("ANALYZE tasks"))
-        await session.commit()
-        captured: list[tuple[str, Any]] = []
-
-        def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-            if statement.lstrip().upper().startswith("UPDATE TASKS"):
-                captured.append((statement, params))
-
-        sync_engine = core.engine.sync_engine
-        event.listen(sync_engine, "before_cursor_execute", capture)
-        try:
-            view, _ = await tasks.claim(session, Actor(user.id, "operator"), worker.id)
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", capture)
-        assert view is not None
-        statement, params = captured[0]
-        connection = await session.connection()
-        plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", params)
-        lines = [row[0] for row in plan.all()]
-        await session.rollback()
-    text_plan = "\n".join(lines)
-    assert "ix_tasks_claimable" in text_plan, text_plan
-    assert "Seq Scan on tasks" not in text_plan, text_plan
+    plan = await explain(core, sql.CLAIM, str(worker.id), str(user.id), 1, 300.0)
+    assert "ix_tasks_claimable" in plan, plan
+    assert "Seq Scan on tasks" not in plan, plan
     # One index probe per job, no sort over the job's pending rows.
-    assert "Sort" not in text_plan or "Sort Key: head" in text_plan, text_plan
+    assert "Sort" not in plan or "Sort Key: head" in plan, plan
 
 
 async def test_scheduler_pass_reads_the_due_index(core: Core) -> None:
@@ -79,31 +74,14 @@ async def test_scheduler_pass_reads_the_due_index(core: Core) -> None:
                 "INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, internal,"
                 " created_at, priority, run_at, attempt, max_attempts)"
                 " SELECT gen_random_uuid(), :job, 'x', 'room1', 'pending', '{}', false,"
-                " clock_timestamp(), 0, clock_timestamp() - make_interval(secs => g), 1, 1"
+                " clock_timestamp() - make_interval(secs => 2 * g), 0,"
+                " clock_timestamp() - make_interval(secs => g), 1, 1"
                 " FROM generate_series(1, :n) g"
             ),
             {"job": job.id, "n": PENDING_PER_JOB * 3},
         )
         await session.commit()
-        await session.execute(text("ANALYZE tasks"))
-        await session.commit()
-        captured: list[tuple[str, Any]] = []
-
-        def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
-            if "GROUP BY" in statement:
-                captured.append((statement, params))
-
-        sync_engine = core.engine.sync_engine
-        event.listen(sync_engine, "before_cursor_execute", capture)
-        try:
-            now = (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
-            await wake_due_tasks(session, now)
-        finally:
-            event.remove(sync_engine, "before_cursor_execute", capture)
-        statement, params = captured[0]
-        connection = await session.connection()
-        plan = await connection.exec_driver_sql(f"EXPLAIN {statement}", params)
-        text_plan = "\n".join(row[0] for row in plan.all())
-        await session.rollback()
-    assert "ix_tasks_pending_due" in text_plan, text_plan
-    assert "Seq Scan on tasks" not in text_plan, text_plan
+        now = (await session.execute(text("SELECT clock_timestamp()"))).scalar_one()
+    plan = await explain(core, sql.DUE_HEADS_SINCE, now, 5.0, 0.01)
+    assert "ix_tasks_pending_due" in plan, plan
+    assert "Seq Scan on tasks" not in plan, plan

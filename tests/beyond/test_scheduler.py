@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from app.db.types import utcnow, utcnow_plus
-from app.services.scheduler import OVERLAP, wake_due_tasks
+from app.services.tasks.events import DUE_ON_SUBMIT_SECONDS
+from app.services.tasks.service import DUE_OVERLAP_SECONDS
+from app.services.tasks.store import DueHead
 from app.state import Core
 from tests.factories import make_job, make_task, make_user
+
+OVERLAP = timedelta(seconds=DUE_OVERLAP_SECONDS)
+
+
+async def wake_due_tasks(core: Core, since: datetime | None) -> tuple[list[DueHead], datetime]:
+    return await core.store.due_heads(since, DUE_OVERLAP_SECONDS, DUE_ON_SUBMIT_SECONDS)
 
 
 async def test_wake_due_tasks_reports_each_job_and_room_whose_task_became_due(
@@ -25,7 +33,7 @@ async def test_wake_due_tasks_reports_each_job_and_room_whose_task_became_due(
         other_room = await make_task(session, job, room_id="r9", **delayed)
         await make_task(session, job, run_at=utcnow_plus(3600))
         await session.commit()
-        events, since = await wake_due_tasks(session, start - timedelta(seconds=2))
+        events, since = await wake_due_tasks(core, start - timedelta(seconds=2))
     assert {(e.room_id, e.task_id) for e in events} == {
         ("room1", str(due.id)),
         ("r9", str(other_room.id)),
@@ -44,7 +52,7 @@ async def test_wake_due_tasks_skips_tasks_due_before_the_window_and_not_yet_due(
         await make_task(session, job, status="claimed", run_at=utcnow_plus(-1))
         await session.commit()
         now = (await session.execute(select(utcnow()))).scalar_one()
-        events, _ = await wake_due_tasks(session, now - OVERLAP)
+        events, _ = await wake_due_tasks(core, now - OVERLAP)
     assert events == []
 
 
@@ -53,7 +61,7 @@ async def test_a_new_leader_wakes_every_due_pending_task(core: Core) -> None:
         job = await make_job(session)
         old = await make_task(session, job, run_at=utcnow_plus(-3600))
         await session.commit()
-        events, _ = await wake_due_tasks(session, None)
+        events, _ = await wake_due_tasks(core, None)
     assert [e.task_id for e in events] == [str(old.id)]
 
 
@@ -63,5 +71,5 @@ async def test_a_task_due_on_submit_is_not_announced_again(core: Core) -> None:
         start = (await session.execute(select(utcnow()))).scalar_one()
         await make_task(session, job)
         await session.commit()
-        events, _ = await wake_due_tasks(session, start)
+        events, _ = await wake_due_tasks(core, start)
     assert events == []

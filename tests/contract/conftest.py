@@ -139,7 +139,7 @@ class Recorder:
 @pytest.fixture
 def emitted(core: Core) -> Recorder:
     recorder = Recorder()
-    core.publisher.emitter = recorder
+    core.publisher.fanout.emitter = recorder
     return recorder
 
 

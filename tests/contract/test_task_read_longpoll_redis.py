@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.notify import RedisNotifier
+from app.notify import TaskWaiters
+from app.realtime.fanout import Fanout
 from app.state import Core
 from tests.contract.conftest import JOBLIB, Headers, claimed, patch, registered_worker, submitted
 
@@ -22,10 +23,10 @@ def settings_overrides(redis_url: str) -> dict[str, Any]:
     return {"redis_url": redis_url, "long_poll_max_wait_seconds": 3}
 
 
-async def test_redis_notifier_wakes_a_long_poll_under_200_ms(
+async def test_long_poll_wakes_under_200_ms_through_the_redis_fanout(
     client: httpx.AsyncClient, core: Core, user_headers: Headers
 ) -> None:
-    assert isinstance(core.notifier, RedisNotifier)
+    assert core.publisher.fanout.redis is not None
     worker_id = await registered_worker(client, user_headers)
     await submitted(client, user_headers)
     task_id = await claimed(client, user_headers, worker_id)
@@ -43,22 +44,23 @@ async def test_redis_notifier_wakes_a_long_poll_under_200_ms(
     assert woke_after < WAKE_BOUND_SECONDS, f"long-poll woke {woke_after * 1000:.0f} ms late"
 
 
-async def test_redis_notifier_wakes_a_waiter_on_another_replica(redis_url: str) -> None:
+async def test_fanout_wakes_a_waiter_on_another_replica(redis_url: str) -> None:
     from redis.asyncio import Redis
 
     clients = [Redis.from_url(redis_url), Redis.from_url(redis_url)]
-    waiter, publisher = (RedisNotifier(c) for c in clients)
-    await waiter.start()
-    await publisher.start()
+    waiters = TaskWaiters()
+    here, there = Fanout(waiters, None, clients[0]), Fanout(TaskWaiters(), None, clients[1])
+    await here.start()
+    await there.start()
     try:
-        task_id = uuid.uuid4()
-        with waiter.watch(task_id) as woke:
+        task_id = str(uuid.uuid4())
+        with waiters.watch(task_id) as woke:
             started = time.monotonic()
-            await publisher.publish([task_id])
+            await there.deliver([], [task_id])
             await asyncio.wait_for(woke.wait(), 1)
             assert time.monotonic() - started < WAKE_BOUND_SECONDS
     finally:
-        for notifier in (waiter, publisher):
-            await notifier.stop()
+        for fanout in (here, there):
+            await fanout.stop()
         for c in clients:
             await c.aclose()

@@ -60,8 +60,8 @@ async def test_fifty_streams_share_one_read_per_second(
         elapsed = time.monotonic() - started
     assert results == [3] * STREAMS
     assert set(first_events) == {"event: overview"}
-    # The stats service's grouped query opens every read of the aggregates.
-    reads = sum("GROUP BY tasks.job_name, tasks.status" in s for s in statements)
+    # The stats service's grouped read of the counters opens every read of the aggregates.
+    reads = sum("GROUP BY task_counts.job_name, task_counts.status" in s for s in statements)
     assert core.dashboard_feed is not None
     assert 1 <= reads <= elapsed / core.dashboard_feed.interval + 1, (reads, elapsed)
     # Everything else: one session check per stream plus the reads' other queries.
@@ -80,3 +80,23 @@ async def test_a_stream_ends_on_its_own_and_tells_the_browser_to_reconnect(
     lines = response.text.splitlines()
     assert lines[0] == f"retry: {routes.RECONNECT_MS}"
     assert "event: overview" in lines
+
+
+async def test_open_streams_end_when_the_server_starts_stopping(
+    served: str, sign_in: SignIn, core: Core
+) -> None:
+    """uvicorn drains open responses before its lifespan shutdown: the stop itself (the
+    signal) ends every stream, so the drain does not wait out STREAM_SECONDS."""
+    cookie = (await sign_in("viewer")).cookies["jobserver_session"]
+    async with (
+        httpx.AsyncClient(base_url=served, cookies={"jobserver_session": cookie}) as http,
+        http.stream("GET", "/dashboard/stream") as response,
+    ):
+        lines = response.aiter_lines()
+        async with asyncio.timeout(10):
+            while await anext(lines) != "event: overview":
+                pass
+        core.lifecycle.stop()
+        async with asyncio.timeout(routes.STREAM_SECONDS / 2):
+            async for _ in lines:
+                pass

@@ -46,7 +46,7 @@ async def test_health_is_200_without_auth(client: httpx.AsyncClient) -> None:
 async def test_ready_is_200_when_the_database_answers(client: httpx.AsyncClient) -> None:
     response = await client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    assert response.json() == {"status": "ready", "database": "ok"}
 
 
 async def test_ready_is_200_with_redis_configured(
@@ -54,7 +54,9 @@ async def test_ready_is_200_with_redis_configured(
 ) -> None:
     settings = make_settings(database_url, tmp_path, redis_url=redis_url)
     async with running(settings) as application, client_for(application) as http:
-        assert (await http.get("/ready")).status_code == 200
+        response = await http.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": "ok", "redis": "ok"}
 
 
 async def test_ready_is_503_problem_when_the_database_is_unreachable(tmp_path: Path) -> None:
@@ -69,7 +71,10 @@ async def test_ready_is_503_problem_when_the_database_is_unreachable(tmp_path: P
     assert response.json()["detail"].startswith("Database unreachable")
 
 
-async def test_ready_is_503_problem_when_redis_is_unreachable(tmp_path: Path) -> None:
+async def test_ready_is_200_with_redis_degraded_when_redis_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    """Without Redis REST still works: a load balancer must keep the replica."""
     settings = make_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         tmp_path,
@@ -80,9 +85,8 @@ async def test_ready_is_503_problem_when_redis_is_unreachable(tmp_path: Path) ->
         response = await http.get("/ready")
     await application.state.core.redis.aclose()
     await application.state.core.engine.dispose()
-    assert response.status_code == 503
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["detail"].startswith("Redis unreachable")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": "ok", "redis": "degraded"}
 
 
 async def test_every_other_route_needs_a_token(app: FastAPI, client: httpx.AsyncClient) -> None:

@@ -19,6 +19,8 @@ FAST_LOOPS = {
     "JOBSERVER_RETRY_BACKOFF_BASE_SECONDS": "0.1",
     "JOBSERVER_RETRY_BACKOFF_MAX_SECONDS": "0.5",
     "JOBSERVER_TASK_TIMEOUT_GRACE_SECONDS": "1",
+    # A claim whose answer is lost (a server killed mid-request) comes back this fast.
+    "JOBSERVER_CLAIM_LEASE_SECONDS": "5",
 }
 
 

@@ -19,11 +19,19 @@ async def workers(
     jobs: Sequence[type[Job]],
     count: int = 1,
     concurrency: int = 8,
+    heartbeat_seconds: float = 15.0,
 ) -> AsyncIterator[list[Worker]]:
     """`count` workers running in this event loop; stopped (gracefully) on exit."""
     started = [
         Worker(
-            url, token, jobs, room, concurrency=concurrency, handle_signals=False, grace_seconds=5
+            url,
+            token,
+            jobs,
+            room,
+            concurrency=concurrency,
+            handle_signals=False,
+            grace_seconds=5,
+            heartbeat_seconds=heartbeat_seconds,
         )
         for _ in range(count)
     ]

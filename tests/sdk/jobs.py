@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections import Counter
 
 from jobserver_sdk import Job
@@ -68,3 +70,32 @@ class Strict(Job):
 
     async def handle(self) -> int:
         return self.count * 2
+
+
+class SyncSleep(Job):
+    """A blocking handler, written as a plain function: the worker runs it in a thread."""
+
+    seconds: float = 0.2
+
+    def handle(self) -> str:
+        time.sleep(self.seconds)
+        return threading.current_thread().name
+
+
+class BlocksLoop(Job):
+    """A handler that (wrongly) blocks the event loop it runs on."""
+
+    tag: str
+    seconds: float
+
+    async def handle(self) -> str:
+        EXECUTIONS[self.tag] += 1
+        time.sleep(self.seconds)  # noqa: ASYNC251 - blocking the loop is what is tested
+        return "woke"
+
+
+class Huge(Job):
+    """Returns a result over the server's default size limit (1 MiB)."""
+
+    async def handle(self) -> str:
+        return "x" * (1024 * 1024 + 1)

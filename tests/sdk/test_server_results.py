@@ -4,13 +4,11 @@ tasks running past their job's timeout (both backends)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from app.background import sweeper
 from app.state import Core
 
 JOBLIB = "/v1/joblib"
@@ -106,9 +104,7 @@ async def test_task_running_past_its_job_timeout_plus_grace_is_failed_with_retry
     await asyncio.sleep(0.2)
 
     async def sweep() -> None:
-        async with core.sessionmaker() as session:
-            await sweeper.fail_timed_out_tasks(session, timedelta(0))
-            await session.commit()
+        await core.tasks.fail_timed_out(0)
 
     async def read(task: dict[str, Any]) -> dict[str, Any]:
         response = await client.get(f"{JOBLIB}/tasks/{task['id']}", headers=admin_headers)
@@ -126,9 +122,7 @@ async def test_task_within_its_timeout_plus_grace_is_left_running(
     client: httpx.AsyncClient, admin_headers: dict[str, str], core: Core
 ) -> None:
     task = await running_task(client, admin_headers, timeout_seconds=0.05)
-    async with core.sessionmaker() as session:
-        await sweeper.fail_timed_out_tasks(session, timedelta(seconds=60))
-        await session.commit()
+    await core.tasks.fail_timed_out(60)
     read = await client.get(f"{JOBLIB}/tasks/{task['id']}", headers=admin_headers)
     assert read.json()["status"] == "running"
 
@@ -138,9 +132,7 @@ async def test_timed_out_task_on_its_last_attempt_fails(
 ) -> None:
     task = await running_task(client, admin_headers, timeout_seconds=0.05)
     await asyncio.sleep(0.2)
-    async with core.sessionmaker() as session:
-        await sweeper.fail_timed_out_tasks(session, timedelta(0))
-        await session.commit()
+    await core.tasks.fail_timed_out(0)
     read = (await client.get(f"{JOBLIB}/tasks/{task['id']}", headers=admin_headers)).json()
     assert read["status"] == "failed"
     assert read["error"] == "timed out after 0.05 s (no report from the worker)"

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from jobserver_sdk import JobCancelled, JobFailed, JobService
-from jobserver_sdk.worker import SHUTDOWN_ERROR
 
 from tests.sdk.conftest import Server
 from tests.sdk.helpers import wait_for_job, wait_for_status, workers
@@ -22,9 +21,11 @@ from tests.sdk.jobs import (
     STOPPED,
     Count,
     Flaky,
+    Huge,
     SayHello,
     Sleep,
     Strict,
+    SyncSleep,
     TimesOut,
 )
 
@@ -144,22 +145,46 @@ async def test_payload_failing_validation_fails_the_task_with_the_error(
     assert "count" in failed.value.error
 
 
-async def test_sigterm_lets_running_tasks_finish_fails_the_rest_and_deletes_the_worker(
+async def test_result_over_the_servers_limit_fails_the_task_saying_so(
     server: Server, room: str
 ) -> None:
-    command = [sys.executable, "-m", "jobserver_sdk", "worker", "tests.sdk.jobs:Sleep"]
-    command += ["--url", server.url, "--token", server.token, "--room", room, "--grace", "2"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [Huge, SayHello]),
+    ):
+        huge = await service.submit(Huge())
+        small = await service.submit(SayHello(who="small"))
+        with pytest.raises(JobFailed) as failed:
+            await huge.result(timeout=20)
+        assert await small.result(timeout=20) == {"greeted": "small"}
+    assert failed.value.error is not None
+    assert failed.value.error.startswith("result refused: Result is 1048579 bytes")
+
+
+async def test_sync_handle_runs_in_a_thread_of_the_workers_pool(server: Server, room: str) -> None:
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [SyncSleep], concurrency=4),
+    ):
+        tasks = await service.submit_many([SyncSleep() for _ in range(4)])
+        names = await asyncio.gather(*(task.result(timeout=20) for task in tasks))
+    assert all(name.startswith("jobserver-handle") for name in names), names
+
+
+async def test_sigterm_lets_running_tasks_finish_releases_the_rest_and_deletes_the_worker(
+    server: Server, room: str
+) -> None:
+    """A deploy loses no work: with max_attempts=1, the task the stopping worker could not
+    finish goes back to the queue (no attempt spent) and another worker completes it."""
     async with service_for(server, room) as service:
-        process = await asyncio.create_subprocess_exec(
-            *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
-        )
+        process = await start_worker_process(server, room, "tests.sdk.jobs:Sleep", grace=1)
         try:
             await wait_for_job(service, Sleep)
-            short = await service.submit(Sleep(seconds=1))
-            long = await service.submit(Sleep(seconds=60))
+            short = await service.submit(Sleep(seconds=0.5), max_attempts=1)
+            long = await service.submit(Sleep(seconds=3), max_attempts=1)
             await wait_for_status(short, "running")
             await wait_for_status(long, "running")
+            stopped_worker = (await long.refresh()).worker_id
             process.send_signal(signal.SIGTERM)
             async with asyncio.timeout(20):
                 assert await process.wait() == 0
@@ -168,8 +193,23 @@ async def test_sigterm_lets_running_tasks_finish_fails_the_rest_and_deletes_the_
                 process.kill()
                 await process.wait()
         assert await short.result(timeout=5) == "slept"
-        with pytest.raises(JobFailed) as failed:
-            await long.result(timeout=5)
-        assert failed.value.error == SHUTDOWN_ERROR
+        released = await long.refresh()
+        assert (released.status, released.worker_id, released.error) == ("pending", None, None)
+        assert (released.attempt, released.max_attempts) == (2, 2)
         listed = await service.client.request("GET", "/v1/joblib/workers?limit=500")
-    assert str(long.info.worker_id) not in {w["id"] for w in listed["items"]}
+        assert str(stopped_worker) not in {w["id"] for w in listed["items"]}
+        async with workers(server.url, server.token, room, [Sleep]) as [other]:
+            assert await long.result(timeout=20) == "slept"
+        assert long.info.worker_id == other.worker_id
+
+
+async def start_worker_process(
+    server: Server, room: str, job: str, grace: float
+) -> asyncio.subprocess.Process:
+    """`python -m jobserver_sdk worker` as deployed, serving `job` in `room`."""
+    command = [sys.executable, "-m", "jobserver_sdk", "worker", job, "--room", room]
+    command += ["--url", server.url, "--token", server.token, "--grace", str(grace)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=env, stderr=asyncio.subprocess.DEVNULL
+    )

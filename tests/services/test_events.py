@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Provider, User
-from app.services import jobs, tasks, workers
+from app.services import jobs
 from app.services.actors import Actor
 from app.services.events import (
     Event,
@@ -20,8 +21,13 @@ from app.services.events import (
     TaskStatusEvent,
 )
 from app.services.jobs import JobRegistration
-from app.services.states import TaskStatus
-from app.services.tasks import Submission
+from app.services.tasks import claim as claims
+from app.services.tasks import submit as submits
+from app.services.tasks import transitions
+from app.services.tasks.retry import RetryPolicy
+from app.services.tasks.states import TaskStatus
+from app.services.tasks.store import Report, TaskStore, WorkerSelection
+from app.services.tasks.submit import Submission
 from app.state import Core
 from tests.factories import make_user
 
@@ -37,7 +43,13 @@ async def session(core: Core) -> AsyncIterator[AsyncSession]:
 @pytest.fixture
 async def admin(session: AsyncSession) -> Actor:
     user: User = await make_user(session, role="admin")
+    await session.commit()
     return Actor(user.id, "admin")
+
+
+@pytest.fixture
+def store(core: Core) -> TaskStore:
+    return core.store
 
 
 def wire(events: list[Event]) -> list[tuple[str, str]]:
@@ -48,7 +60,24 @@ async def _register(
     session: AsyncSession, actor: Actor, room: str, name: str, worker_id: uuid.UUID | None = None
 ) -> jobs.Registered:
     spec = JobRegistration("modifiers", name, {}, worker_id)
-    return await jobs.register(session, actor, room, spec, CATEGORIES)
+    registered = await jobs.register(session, actor, room, spec, CATEGORIES)
+    await session.commit()  # the task store works on its own connection
+    return registered
+
+
+async def _submit(store: TaskStore, actor: Actor, room: str, job: str) -> submits.Submitted:
+    return await submits.submit(store, actor, room, job, [Submission()], ())
+
+
+async def _claim(store: TaskStore, actor: Actor, worker_id: uuid.UUID) -> Any:
+    return await claims.claim(store, actor, worker_id, 1, 300)
+
+
+async def _lose(store: TaskStore, worker_id: uuid.UUID) -> list[Event]:
+    _, events = await transitions.lose_workers(
+        store, WorkerSelection([str(worker_id)]), RetryPolicy()
+    )
+    return events
 
 
 async def test_register_returns_jobs_invalidate_for_the_path_room(
@@ -59,55 +88,56 @@ async def test_register_returns_jobs_invalidate_for_the_path_room(
 
 
 async def test_submit_returns_pending_status_wake_up_and_task_available(
-    session: AsyncSession, admin: Actor
+    session: AsyncSession, store: TaskStore, admin: Actor
 ) -> None:
     await _register(session, admin, "r1", "A")
-    submitted = await tasks.submit(session, admin, "r2", "r1:modifiers:A", Submission(), ())
-    task_id = submitted.view.task.id
+    submitted = await _submit(store, admin, "r2", "r1:modifiers:A")
+    task_id = submitted.views[0].task.id
     status, changed, available = submitted.events
     assert isinstance(status, TaskStatusEvent)
     assert (status.status, status.queue_position, status.room) == ("pending", 1, "room:r2")
     assert changed == TaskChanged(task_id=task_id, status="pending")
-    assert available == TaskAvailable("r1:modifiers:A", "r2", str(task_id))
+    assert available == TaskAvailable("r1:modifiers:A", "r2", task_id)
 
 
 async def test_claim_returns_claimed_status_with_worker(
-    session: AsyncSession, admin: Actor
+    session: AsyncSession, store: TaskStore, admin: Actor
 ) -> None:
     registered = await _register(session, admin, "r1", "A")
     worker_id = registered.view.worker_id
     assert worker_id is not None
-    await tasks.submit(session, admin, "r1", "r1:modifiers:A", Submission(), ())
-    view, events = await tasks.claim(session, admin, worker_id)
-    assert view is not None
+    await _submit(store, admin, "r1", "r1:modifiers:A")
+    views, events = await _claim(store, admin, worker_id)
+    assert len(views) == 1
     status = events[0]
     assert isinstance(status, TaskStatusEvent)
     assert (status.status, status.worker_id, status.room) == ("claimed", str(worker_id), "room:r1")
     assert wire(events) == [("task_status_event", "room:r1")]
 
 
-async def test_empty_claim_returns_no_events(session: AsyncSession, admin: Actor) -> None:
-    registered = await _register(session, admin, "r1", "A")
-    assert registered.view.worker_id is not None
-    view, events = await tasks.claim(session, admin, registered.view.worker_id)
-    assert (view, events) == (None, [])
-
-
-async def test_terminal_update_of_an_orphan_adds_jobs_invalidate(
-    session: AsyncSession, admin: Actor
+async def test_empty_claim_returns_no_events(
+    session: AsyncSession, store: TaskStore, admin: Actor
 ) -> None:
     registered = await _register(session, admin, "r1", "A")
     assert registered.view.worker_id is not None
-    submitted = await tasks.submit(session, admin, "r9", "r1:modifiers:A", Submission(), ())
-    await workers.delete_one(session, admin, registered.view.worker_id)
-    _, events = await tasks.update_status(
-        session, admin, submitted.view.task.id, TaskStatus.CANCELLED
-    )
+    views, events = await _claim(store, admin, registered.view.worker_id)
+    assert (views, events) == ([], [])
+
+
+async def test_terminal_update_of_an_orphan_adds_jobs_invalidate(
+    session: AsyncSession, store: TaskStore, admin: Actor
+) -> None:
+    registered = await _register(session, admin, "r1", "A")
+    assert registered.view.worker_id is not None
+    submitted = await _submit(store, admin, "r9", "r1:modifiers:A")
+    await _lose(store, registered.view.worker_id)
+    cancel = Report(submitted.views[0].task.id, TaskStatus.CANCELLED)
+    _, events = await transitions.report(store, admin, cancel, RetryPolicy())
     assert wire(events) == [("jobs_invalidate", "room:r1"), ("task_status_event", "room:r9")]
 
 
 async def test_worker_delete_returns_the_cascade_events(
-    session: AsyncSession, admin: Actor
+    session: AsyncSession, store: TaskStore, admin: Actor
 ) -> None:
     first = await _register(session, admin, "@global", "A")
     worker_id = first.view.worker_id
@@ -124,14 +154,13 @@ async def test_worker_delete_returns_the_cascade_events(
             worker_id=worker_id,
         )
     )
-    await session.flush()
-    await tasks.submit(session, admin, "r5", "@global:modifiers:A", Submission(), ())
-    view, _ = await tasks.claim(session, admin, worker_id)
-    assert view is not None
-    events = await workers.delete_one(session, admin, worker_id)
+    await session.commit()
+    await _submit(store, admin, "r5", "@global:modifiers:A")
+    [view], _ = await _claim(store, admin, worker_id)
+    events = await _lose(store, worker_id)
     failed = [e for e in events if isinstance(e, TaskStatusEvent)]
     assert [(e.id, e.status, e.error, e.worker_id, e.queue_position) for e in failed] == [
-        (str(view.task.id), "failed", "Worker disconnected", str(worker_id), None)
+        (view.task.id, "failed", "Worker disconnected", str(worker_id), None)
     ]
     assert TaskChanged(task_id=view.task.id, status="failed") in events
     assert ProvidersInvalidate("r3") in events

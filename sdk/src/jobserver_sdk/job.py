@@ -1,4 +1,5 @@
-"""The `Job` base class: a pydantic model whose fields are the payload, plus `handle()`."""
+"""The `Job` base class: a pydantic model whose fields are the payload, plus `handle()`
+(async, or sync to run in a thread)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,11 @@ class Job(BaseModel):
         if "job_name" not in cls.__dict__:
             cls.job_name = cls.__name__
 
-    async def handle(self) -> Any:
-        """Run the task. The return value (JSON-serialisable, or a pydantic model) becomes
-        the task's result; an exception fails the attempt with its text."""
+    def handle(self) -> Any:
+        """Run the task: `async def handle` runs on the worker's event loop, a plain
+        `def handle` in a thread (for blocking code). The return value (JSON-serialisable,
+        or a pydantic model) becomes the task's result; an exception fails the attempt
+        with its text."""
         raise NotImplementedError(f"{type(self).__name__}.handle() is not implemented")
 
     @classmethod

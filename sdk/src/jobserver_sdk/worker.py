@@ -1,18 +1,25 @@
 """`Worker`: registers job classes, claims their tasks and runs `handle()` on each.
 
 Wake-ups come over Socket.IO (`task_available`); while the socket is down the worker
-polls with backoff. Every report names its attempt and worker (fencing), so a report
-from an attempt the server already gave up on is refused instead of applied.
+polls with backoff. Claims take as many tasks as there are free slots in one call, and
+status reports travel in batches (`reports.py`). Every report names its attempt and
+worker (fencing), so a report from an attempt the server already gave up on is refused
+instead of applied. Heartbeats come from a thread (`identity.py`), so a handler that
+blocks the event loop does not lose its task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import inspect
+import json
 import logging
 import signal
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,19 +27,22 @@ from pydantic import BaseModel, ValidationError
 
 from jobserver_sdk.client import Client, Socket, backoff
 from jobserver_sdk.errors import ApiError, JobserverSdkError
+from jobserver_sdk.identity import Identity
 from jobserver_sdk.job import Job
+from jobserver_sdk.reports import Report, Reporter
 
 log = logging.getLogger("jobserver_sdk.worker")
 
 JOBLIB = "/v1/joblib"
-SHUTDOWN_ERROR = "worker shutting down"
-# Reports are retried this long through a server restart before the task is let go.
-REPORT_RETRY_SECONDS = 300.0
+MAX_CLAIM = 100  # the server's cap on one claim-batch
 # With the socket up a lost wake-up costs at most this; without it, polling backs off to it.
 IDLE_POLL_SECONDS = 5.0
 # A handle() still running after this starts a long-poll on its task to notice a cancel.
 WATCH_AFTER_SECONDS = 1.0
-LIST_LIMIT = 100
+# `ready` waits this long for the socket to join the job rooms (polling works without).
+JOIN_WAIT_SECONDS = 5.0
+# On stop, reports and releases are retried this long before they are given up.
+FLUSH_ON_STOP_SECONDS = 60.0
 
 
 @dataclass
@@ -44,6 +54,10 @@ class Claimed:
     attempt: int
     payload: dict[str, Any]
 
+    def report(self, status: str, *, error: str | None = None, result: Any = None) -> Report:
+        size = 0 if result is None else len(json.dumps(result, default=str))
+        return Report(self.id, self.attempt, status, error, result, size)
+
 
 class Worker:
     """Runs the tasks of `jobs` registered in `room`, up to `concurrency` at a time.
@@ -52,9 +66,10 @@ class Worker:
         >>> worker = Worker(url, token, jobs=[SayHello], room="demo", concurrency=8)
         >>> await worker.run()  # until SIGTERM/SIGINT or worker.stop()
 
-    On stop: no new claims; running tasks get `grace_seconds` to finish, the rest are
-    reported failed ("worker shutting down", so retries pick them up), and the worker
-    is deleted on the server.
+    `async def handle()` runs on the event loop; `def handle()` runs in a thread of the
+    worker's own pool (one per slot). On stop: no new claims; running tasks get
+    `grace_seconds` to finish, the rest are released (back to the queue without spending
+    an attempt, so another worker runs them), and the worker is deleted on the server.
     """
 
     def __init__(
@@ -76,17 +91,26 @@ class Worker:
         self.jobs = {cls.full_name(room): cls for cls in jobs}
         self.concurrency = concurrency
         self.grace_seconds = grace_seconds
-        self.heartbeat_seconds = heartbeat_seconds
         self.handle_signals = handle_signals
-        self.worker_id: uuid.UUID | None = None
+        self.identity = Identity(url, token, room, jobs, heartbeat_seconds=heartbeat_seconds)
+        self.reporter = Reporter(self.client, self.identity.id)
         self.running: dict[str, asyncio.Task[None]] = {}
+        # Tasks held and not yet given a final report: what a stop must release.
         self.claims: dict[str, Claimed] = {}
-        self.ready = asyncio.Event()  # set once the jobs are registered on the server
+        # Set once the jobs are registered and the socket listens for their tasks (or
+        # JOIN_WAIT_SECONDS passed without a socket): a task submitted now wakes us.
+        self.ready = asyncio.Event()
+        self._joined = asyncio.Event()
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._socket: Socket | None = None
-        # A claim whose answer was lost may have been granted: look for it once reachable.
-        self._claim_uncertain = False
+        self._threads: ThreadPoolExecutor | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def worker_id(self) -> uuid.UUID:
+        """The worker's id on the server, the same for the worker's whole life."""
+        return self.identity.id
 
     # --- lifecycle --------------------------------------------------------------------
     def stop(self) -> None:
@@ -98,22 +122,34 @@ class Worker:
         """Register, then claim and run tasks until stopped."""
         loop = asyncio.get_running_loop()
         signals = self._install_signals(loop)
+
+        def registered() -> None:  # called from the registering thread
+            loop.call_soon_threadsafe(self._registered)
+
+        self.identity.on_registered = registered
+        self._threads = ThreadPoolExecutor(self.concurrency, thread_name_prefix="jobserver-handle")
         try:
-            await self._register()
-            self.ready.set()
+            await asyncio.to_thread(self.identity.register)
+            self.identity.start_heartbeats()
+            self.reporter.start()
             self._socket = self._open_socket()
-            heartbeat = asyncio.create_task(self._heartbeat_loop())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._joined.wait(), JOIN_WAIT_SECONDS)
+            self.ready.set()
             try:
                 await self._claim_loop()
             finally:
-                heartbeat.cancel()
-                await asyncio.gather(heartbeat, return_exceptions=True)
                 await self._drain()
         finally:
             for sig in signals:
                 loop.remove_signal_handler(sig)
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
             if self._socket is not None:
                 await self._socket.close()
+            await asyncio.to_thread(self.identity.close)
+            self._threads.shutdown(wait=False, cancel_futures=True)
             await self.client.aclose()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
@@ -128,61 +164,45 @@ class Worker:
             installed.append(sig)
         return installed
 
-    async def _register(self) -> None:
-        """Create the worker and link every job class to it (retried until the server answers)."""
-        created = await self.client.request(
-            "POST", f"{JOBLIB}/workers", safe=False, retry_seconds=REPORT_RETRY_SECONDS
-        )
-        self.worker_id = uuid.UUID(created["id"])
-        for cls in self.jobs.values():
-            body = {**cls.registration(), "worker_id": str(self.worker_id)}
-            await self.client.request(
-                "PUT",
-                f"{JOBLIB}/rooms/{self.room}/jobs",
-                json=body,
-                retry_seconds=REPORT_RETRY_SECONDS,
-            )
-        log.info("worker %s serves %s", self.worker_id, ", ".join(self.jobs))
-
     def _open_socket(self) -> Socket:
         sock = self.client.socket()
 
         async def on_task_available(_data: Any) -> None:
             self._wake.set()
 
-        async def join() -> None:
-            for name in self.jobs:
-                await sock.emit(
-                    "join_job_room", {"job_name": name, "worker_id": str(self.worker_id)}
-                )
-            self._wake.set()  # tasks may have arrived while the socket was down
+        async def on_connect() -> None:
+            self._spawn_join()
 
         sock.on("task_available", on_task_available)
-        sock.on_connect.append(join)
+        sock.on_connect.append(on_connect)
         sock.start()
         return sock
 
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.heartbeat_seconds)
-            try:
-                await self.client.request("PATCH", f"{JOBLIB}/workers/{self.worker_id}")
-            except ApiError as exc:
-                if exc.status == 404:  # swept while unreachable: come back as a new worker
-                    log.warning(
-                        "worker %s is gone on the server; registering again", self.worker_id
-                    )
-                    await self._rejoin()
-                else:
-                    log.warning("heartbeat refused: %s", exc)
-            except JobserverSdkError as exc:
-                log.warning("heartbeat failed: %s", exc)
+    def _spawn_join(self) -> None:
+        join = asyncio.create_task(self._join())
+        self._background.add(join)
+        join.add_done_callback(self._background.discard)
 
-    async def _rejoin(self) -> None:
-        await self._register()
+    async def _join(self) -> None:
+        """Join every job's room, each acknowledged, then look for tasks that arrived while
+        the socket was down."""
+        if self._socket is not None:
+            for name in self.jobs:
+                body = {"job_name": name, "worker_id": str(self.worker_id)}
+                await self._socket.call("join_job_room", body, timeout=JOIN_WAIT_SECONDS)
+        self._joined.set()
+        self._wake.set()
+
+    def _registered(self) -> None:
+        """On the loop, after a (re-)registration: join the job rooms again."""
         if self._socket is not None and self._socket.connected:
-            for callback in self._socket.on_connect:
-                await callback()
+            self._spawn_join()
+
+    async def _recover(self, seen: int) -> None:
+        """The server does not know this worker (swept): register it again, once."""
+        log.warning("worker %s is gone on the server; registering it again", self.worker_id)
+        with contextlib.suppress(JobserverSdkError):
+            await asyncio.to_thread(self.identity.register, seen)
 
     # --- claiming ---------------------------------------------------------------------
     async def _claim_loop(self) -> None:
@@ -190,16 +210,17 @@ class Worker:
         while not self._stopping.is_set():
             # Cleared before looking, so a wake-up landing during the claim is not lost.
             self._wake.clear()
-            if len(self.running) >= self.concurrency:
+            free = self.concurrency - len(self.running)
+            if free <= 0:
                 await self._wake.wait()
                 continue
-            claimed = await self._adopt() if self._claim_uncertain else None
-            claimed = claimed or await self._claim()
-            if claimed is not None:
+            claimed = await self._claim(min(free, MAX_CLAIM))
+            for task in claimed:
+                self._start(task)
+            if claimed:
                 idle_attempt = 0
-                self.claims[claimed.id] = claimed
-                self.running[claimed.id] = asyncio.create_task(self._run(claimed))
-                continue
+                if len(claimed) == free:
+                    continue  # maybe more waiting
             connected = self._socket is not None and self._socket.connected
             wait = (
                 IDLE_POLL_SECONDS if connected else backoff(idle_attempt, 0.25, IDLE_POLL_SECONDS)
@@ -208,83 +229,78 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _claim(self) -> Claimed | None:
+    async def _claim(self, limit: int) -> list[Claimed]:
+        """Claim up to `limit` tasks. A claim whose answer is lost is not retried: the
+        server's claim lease returns such tasks to the queue."""
+        seen = self.identity.generation
         try:
             body = await self.client.request(
-                "POST", f"{JOBLIB}/tasks/claim", json={"worker_id": str(self.worker_id)}, safe=False
+                "POST",
+                f"{JOBLIB}/tasks/claim-batch",
+                json={"worker_id": str(self.worker_id), "limit": limit},
+                safe=False,
             )
         except ApiError as exc:
             if exc.status == 404:
-                await self._rejoin()
+                await self._recover(seen)
             else:
                 log.warning("claim refused: %s", exc)
-            return None
+            return []
         except JobserverSdkError as exc:
             log.warning("claim failed: %s", exc)
-            self._claim_uncertain = True
-            return None
-        return await self._accept(body.get("task"))
+            return []
+        return [claimed for task in body["tasks"] if (claimed := self._accept(task))]
 
-    async def _accept(self, task: dict[str, Any] | None) -> Claimed | None:
-        if task is None:
-            return None
+    def _accept(self, task: dict[str, Any]) -> Claimed | None:
         cls = self.jobs.get(task["job_name"])
-        claimed = Claimed(task["id"], cls or Job, int(task.get("attempt", 1)), task["payload"])
+        claimed = Claimed(task["id"], cls or Job, int(task["attempt"]), task["payload"])
         if cls is None:  # linked on the server but not in this process: give it back failed
-            await self._report(claimed, "failed", error=f"job {task['job_name']} not served here")
+            error = f"job {task['job_name']} not served here"
+            self.reporter.send(claimed.report("failed", error=error))
             return None
         return claimed
 
-    async def _adopt(self) -> Claimed | None:
-        """A task the server handed to this worker although the claim's answer never
-        arrived (the connection broke after the commit). Only tasks submitted in the
-        worker's own room can be listed; other rooms' tasks of a @global job stay claimed
-        until the worker is deleted or goes stale."""
-        for name in self.jobs:
-            path = f"{JOBLIB}/rooms/{self.room}/jobs/{name}/tasks?status=claimed&limit={LIST_LIMIT}"
-            try:
-                page = await self.client.request("GET", path)
-            except JobserverSdkError:
-                return None  # still unreachable: look again on the next round
-            for task in page["items"]:
-                if task["worker_id"] == str(self.worker_id) and task["id"] not in self.running:
-                    log.info("adopting task %s claimed before the connection broke", task["id"])
-                    return await self._accept(task)
-        self._claim_uncertain = False
-        return None
+    def _start(self, claimed: Claimed) -> None:
+        self.claims[claimed.id] = claimed
+        self.running[claimed.id] = asyncio.create_task(self._run(claimed))
 
     # --- running ----------------------------------------------------------------------
     async def _run(self, claimed: Claimed) -> None:
         try:
-            if not await self._report(claimed, "running") and not await self._holds(claimed):
+            if not await self.reporter.send(claimed.report("running")):
+                self.claims.pop(claimed.id, None)
                 return
             try:
                 job = claimed.job.model_validate(claimed.payload)
             except ValidationError as exc:
-                await self._report(claimed, "failed", error=f"invalid payload: {exc}")
+                self._finish(claimed, claimed.report("failed", error=f"invalid payload: {exc}"))
                 return
-            await self._execute(claimed, job)
+            outcome = await self._execute(claimed, job)
+            if outcome is not None:
+                self._finish(claimed, outcome)
         finally:
             self.running.pop(claimed.id, None)
-            self.claims.pop(claimed.id, None)
             self._wake.set()
 
-    async def _holds(self, claimed: Claimed) -> bool:
-        """After a refused `running` report: True when a retry of it had in fact already
-        applied (the first answer was lost), so the task is ours to run."""
-        try:
-            task = await self.client.request("GET", f"{JOBLIB}/tasks/{claimed.id}")
-        except JobserverSdkError:
-            return False
-        return bool(
-            task["status"] == "running"
-            and task["worker_id"] == str(self.worker_id)
-            and task["attempt"] == claimed.attempt
-        )
+    def _finish(self, claimed: Claimed, report: Report) -> None:
+        """Hand the final report to the reporter (which retries it until the server answers)
+        and free the slot at once: the task is no longer this worker's to release."""
+        self.claims.pop(claimed.id, None)
+        self.reporter.send(report)
 
-    async def _execute(self, claimed: Claimed, job: Job) -> None:
+    def _handle(self, job: Job) -> Awaitable[Any]:
+        if inspect.iscoroutinefunction(job.handle):
+            coroutine: Awaitable[Any] = job.handle()
+            return coroutine
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        return loop.run_in_executor(self._threads, context.run, job.handle)
+
+    async def _execute(self, claimed: Claimed, job: Job) -> Report | None:
+        """Run handle(); the report of its outcome, or None when it was stopped (cancelled
+        or timed out on the server, or shutdown: reported elsewhere)."""
         timeout = claimed.job.timeout_seconds
-        handler = asyncio.create_task(_bounded(job.handle(), timeout))
+        handler = asyncio.create_task(_bounded(self._handle(job), timeout))
         try:
             done, _ = await asyncio.wait({handler}, timeout=WATCH_AFTER_SECONDS)
             if not done:
@@ -299,14 +315,13 @@ class Worker:
                 handler.cancel()
                 await asyncio.gather(handler, return_exceptions=True)
         if handler.cancelled():
-            return  # cancelled or timed out on the server, or shutdown: reported elsewhere
+            return None
         exc = handler.exception()
         if isinstance(exc, TimeoutError) and timeout is not None:
-            await self._report(claimed, "failed", error=f"timed out after {timeout:g} s")
-        elif exc is not None:
-            await self._report(claimed, "failed", error=f"{type(exc).__name__}: {exc}")
-        else:
-            await self._report(claimed, "completed", result=_jsonable(handler.result()))
+            return claimed.report("failed", error=f"timed out after {timeout:g} s")
+        if exc is not None:
+            return claimed.report("failed", error=f"{type(exc).__name__}: {exc}")
+        return claimed.report("completed", result=_jsonable(handler.result()))
 
     async def _watch_until_settled(self, claimed: Claimed, handler: asyncio.Task[Any]) -> None:
         """Long-poll the task; when it ends without us (cancelled, or failed by the server's
@@ -330,57 +345,47 @@ class Worker:
                 handler.cancel()
                 return
 
-    async def _report(
-        self, claimed: Claimed, status: str, *, error: str | None = None, result: Any = None
-    ) -> bool:
-        """PATCH the task's status, retried through outages; False when the server refused
-        it (the task was cancelled, or the attempt is no longer ours)."""
-        body: dict[str, Any] = {
-            "status": status,
-            "attempt": claimed.attempt,
-            "worker_id": str(self.worker_id),
-        }
-        if error is not None:
-            body["error"] = error
-        if result is not None:
-            body["result"] = result
-        try:
-            await self.client.request(
-                "PATCH",
-                f"{JOBLIB}/tasks/{claimed.id}",
-                json=body,
-                retry_seconds=REPORT_RETRY_SECONDS,
-            )
-        except ApiError as exc:
-            log.info("report %s on task %s refused: %s", status, claimed.id, exc.detail)
-            if exc.status == 413 and status == "completed":
-                return await self._report(claimed, "failed", error=f"result refused: {exc.detail}")
-            return False
-        except JobserverSdkError as exc:
-            log.error("report %s on task %s lost: %s", status, claimed.id, exc)
-            return False
-        return True
-
     # --- shutdown ---------------------------------------------------------------------
     async def _drain(self) -> None:
-        """Give running tasks the grace period, fail the rest, delete the worker."""
+        """Give running tasks the grace period, release the rest, flush the reports,
+        delete the worker."""
         if self.running:
             log.info(
                 "waiting up to %g s for %d running task(s)", self.grace_seconds, len(self.running)
             )
             await asyncio.wait(set(self.running.values()), timeout=self.grace_seconds)
-        leftovers = {task_id: self.claims[task_id] for task_id in self.running}
         for runner in self.running.values():
             runner.cancel()
         await asyncio.gather(*self.running.values(), return_exceptions=True)
-        for claimed in leftovers.values():
-            await self._report(claimed, "failed", error=SHUTDOWN_ERROR)
-        if self.worker_id is not None:
-            with contextlib.suppress(JobserverSdkError):
-                await self.client.request("DELETE", f"{JOBLIB}/workers/{self.worker_id}")
+        leftovers = list(self.claims.values())
+        self.claims.clear()
+        await asyncio.gather(*(self._release(claimed) for claimed in leftovers))
+        await self.reporter.close(FLUSH_ON_STOP_SECONDS)
+        await asyncio.to_thread(self.identity.retire)
+
+    async def _release(self, claimed: Claimed) -> None:
+        """Hand an unfinished task back without spending an attempt. Fenced, so a retry
+        after a lost answer is refused (409) rather than applied twice: both mean done."""
+        body = {"worker_id": str(self.worker_id), "attempt": claimed.attempt}
+        try:
+            await self.client.request(
+                "POST",
+                f"{JOBLIB}/tasks/{claimed.id}/release",
+                json=body,
+                fenced=True,
+                retry_seconds=FLUSH_ON_STOP_SECONDS,
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                log.warning("release of task %s refused: %s", claimed.id, exc)
+            return
+        except JobserverSdkError as exc:
+            log.error("release of task %s lost: %s", claimed.id, exc)
+            return
+        log.info("released task %s", claimed.id)
 
 
-async def _bounded(handle: Any, limit: float | None) -> Any:
+async def _bounded(handle: Awaitable[Any], limit: float | None) -> Any:
     async with asyncio.timeout(limit):
         return await handle
 

@@ -23,9 +23,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
         """The backoff with jitter applied; `draw` returns a number in [0, 1)."""
-        fraction = JITTER_LOW + (JITTER_HIGH - JITTER_LOW) * draw()
-        return self.backoff(attempt) * fraction
+        return self.backoff(attempt) * self.fraction(draw)
 
     @staticmethod
-    def may_retry(attempt: int, max_attempts: int) -> bool:
-        return attempt < max_attempts
+    def fraction(draw: Callable[[], float] = random.random) -> float:
+        """The jitter: the share of the backoff a retry waits (PostgreSQL's statements
+        take it as a parameter and apply the same formula)."""
+        return JITTER_LOW + (JITTER_HIGH - JITTER_LOW) * draw()

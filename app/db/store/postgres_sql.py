@@ -1,0 +1,634 @@
+"""Every statement of the PostgreSQL task store, as SQL.
+
+Each call of the hot path is one statement (one round trip, its own transaction): CTEs
+lock the row, judge the request in the order REST.md gives (404, fence, authorization,
+state table; app/services/tasks/guard.py says the same in Python), write, and return the
+row. Allowed edges come in as parameters from the state table (services/tasks/states.py).
+Counters (`task_counts`, `task_throughput`) are kept by triggers (migration 0003).
+
+Conventions: ids travel as text (the pool decodes uuid as text), JSON as text; every
+statement that returns tasks returns the columns of TaskRecord in order (`task_columns`).
+"""
+
+from __future__ import annotations
+
+from app.services.tasks.records import COLUMNS
+
+TERMINAL = "('completed', 'failed', 'cancelled')"
+
+
+def task_columns(alias: str, *, payload: bool = True) -> str:
+    """The TaskRecord columns of `alias`; without `payload` it comes back NULL (the caller
+    has it already: an insert's own input)."""
+    return ", ".join(
+        f"{alias}.{name}" if payload or name != "payload" else "NULL::text AS payload"
+        for name in COLUMNS
+    )
+
+
+def _behind(alias: str) -> str:
+    """Pending tasks of the job that a claim would take after `alias` (claim order:
+    priority DESC, due time, insertion): two ranges of ix_tasks_claimable (job_id,
+    priority DESC, run_at, seq). A task just queued has next to nothing behind it."""
+    return (
+        f"((SELECT count(*) FROM tasks p WHERE p.status = 'pending' AND p.job_id = {alias}.job_id "
+        f"AND p.priority < {alias}.priority) "
+        f"+ (SELECT count(*) FROM tasks p WHERE p.status = 'pending' AND p.job_id = {alias}.job_id "
+        f"AND p.priority = {alias}.priority AND (p.run_at, p.seq) > ({alias}.run_at, {alias}.seq)))"
+    )
+
+
+def _pending_total(alias: str) -> str:
+    """How many tasks of the job are pending, from the trigger-kept counters (consistent
+    with the rows: the same transactions write both)."""
+    return (
+        "(SELECT COALESCE(sum(c.n), 0)::bigint FROM task_counts c "
+        f"WHERE c.job_name = {alias}.job_name AND c.status = 'pending')"
+    )
+
+
+def position(alias: str, *, counted: bool = True) -> str:
+    """The 1-based rank of a pending task among its job's pending tasks, as the job's
+    pending total minus those behind it: a count over the tasks behind (few, for a task
+    just queued) instead of over the whole queue ahead. `counted`: the task is pending in
+    the statement's snapshot; a row this statement writes is not, so it adds itself."""
+    itself = "" if counted else " + 1"
+    return (
+        f"CASE WHEN {alias}.status = 'pending' "
+        f"THEN {_pending_total(alias)} - {_behind(alias)}{itself} END"
+    )
+
+
+# A retried attempt is due after min(cap, base * 2^attempt), jittered (services/tasks/retry.py).
+def _backoff(attempt: str) -> str:
+    return (
+        f"now() + make_interval(secs => LEAST($cap::float8, $base::float8 * power(2, {attempt})) "
+        "* ($low::float8 + ($high::float8 - $low::float8) * random()))"
+    )
+
+
+def _numbered(sql: str, names: list[str]) -> str:
+    """Name the parameters in the text ($base, ...) and number them in `names` order."""
+    for index, name in sorted(enumerate(names, 1), key=lambda item: -len(item[1])):
+        sql = sql.replace(f"${name}", f"${index}")
+    return sql
+
+
+# --- submit --------------------------------------------------------------------------------
+
+_JOB = """
+job AS (
+    SELECT id, deleted, room_id = '@internal' AS internal,
+           (room_id <> '@internal' OR full_name = ANY($runnable::text[])) AS runnable
+    FROM jobs WHERE full_name = $job_name
+)"""
+_JOB_COLUMNS = (
+    "job.id AS j_id, job.deleted AS j_deleted, job.internal AS j_internal, "
+    "job.runnable AS j_runnable"
+)
+_INSERT_INTO = """INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, created_by,
+                       internal, created_at, claimed_at, priority, run_at, attempt,
+                       max_attempts, idempotency_key)"""
+# An @internal task is stored `claimed` (worker-less): a broker message lost after the
+# commit is then re-sent by the leader's repair pass, never left pending.
+_NEW_STATUS = "CASE WHEN job.internal THEN 'claimed' ELSE 'pending' END"
+
+SUBMIT = _numbered(
+    f"""
+WITH {_JOB}, ins AS (
+    {_INSERT_INTO}
+    SELECT $id, job.id, $job_name, $room_id, {_NEW_STATUS}, $payload::jsonb, $created_by,
+           job.internal, now(), CASE WHEN job.internal THEN now() END, $priority,
+           COALESCE($run_at, now() + make_interval(secs => COALESCE($delay::float8, 0))), 1,
+           $max_attempts, $key
+    FROM job WHERE NOT job.deleted AND job.runnable
+    -- A key already used (or this id, when a lost answer is retried) inserts nothing.
+    ON CONFLICT DO NOTHING
+    RETURNING {task_columns("tasks", payload=False)}
+)
+SELECT {_JOB_COLUMNS}, {task_columns("ins")}, {position("ins", counted=False)} AS position
+FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
+""",
+    [
+        "id",
+        "job_name",
+        "room_id",
+        "payload",
+        "created_by",
+        "priority",
+        "run_at",
+        "delay",
+        "max_attempts",
+        "key",
+        "runnable",
+    ],
+)
+
+# Many tasks of one job: the rows travel as one array per column, so a batch of 1,000 is
+# one short prepared statement. Positions: one window over the job's pending tasks.
+SUBMIT_MANY = _numbered(
+    f"""
+WITH {_JOB}, ins AS (
+    {_INSERT_INTO}
+    SELECT u.id, job.id, $job_name, $room_id, {_NEW_STATUS}, u.payload::jsonb, $created_by,
+           job.internal, now(), CASE WHEN job.internal THEN now() END, u.priority,
+           COALESCE(u.run_at, now() + make_interval(secs => COALESCE(u.delay, 0))), 1,
+           u.max_attempts, u.key
+    FROM job, unnest($ids::uuid[], $payloads::text[], $priorities::int[],
+                     $run_ats::timestamptz[], $delays::float8[], $max_attempts::int[],
+                     $keys::text[]) WITH ORDINALITY
+         AS u(id, payload, priority, run_at, delay, max_attempts, key, ord)
+    WHERE NOT job.deleted AND job.runnable
+    ORDER BY u.ord
+    ON CONFLICT DO NOTHING
+    RETURNING {task_columns("tasks", payload=False)}
+), ranked AS (
+    SELECT q.seq, row_number() OVER (ORDER BY q.priority DESC, q.run_at, q.seq) AS position
+    FROM (
+        SELECT seq, priority, run_at FROM tasks
+        WHERE job_id = (SELECT id FROM job) AND status = 'pending'
+        UNION ALL
+        SELECT seq, priority, run_at FROM ins WHERE status = 'pending'
+    ) AS q
+)
+SELECT {_JOB_COLUMNS}, {task_columns("ins")}, ranked.position
+FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
+LEFT JOIN ranked ON ranked.seq = ins.seq
+""",
+    [
+        "ids",
+        "job_name",
+        "room_id",
+        "payloads",
+        "created_by",
+        "priorities",
+        "run_ats",
+        "delays",
+        "max_attempts",
+        "keys",
+        "runnable",
+    ],
+)
+
+# Tasks an idempotency key (or a retried id) already named: read after the insert.
+EXISTING = f"""
+SELECT {task_columns("t")}, {position("t")} AS position FROM tasks t
+WHERE t.id = ANY($1::uuid[])
+   OR (t.job_id = $2 AND t.room_id = $3 AND t.idempotency_key = ANY($4::text[]))
+"""
+
+# --- claim ---------------------------------------------------------------------------------
+
+# One LATERAL probe per linked job takes the head of that job's slice of
+# ix_tasks_claimable (FOR UPDATE SKIP LOCKED: concurrent claimers pass each other's rows
+# instead of queueing, and a row claimed meanwhile is re-checked and passed over); the
+# heads are compared. Ownership rides in the same statement; the owner comes back so a
+# claim of nothing can say why without a second round trip.
+CLAIM = _numbered(
+    f"""
+WITH worker AS (
+    SELECT user_id FROM workers WHERE id = $worker_id
+), candidates AS (
+    SELECT head.seq FROM worker_jobs l
+    CROSS JOIN LATERAL (
+        SELECT t.seq, t.priority, t.run_at FROM tasks t
+        WHERE t.job_id = l.job_id AND t.status = 'pending' AND NOT t.internal
+          AND t.run_at <= now()
+        ORDER BY t.priority DESC, t.run_at, t.seq
+        LIMIT $limit
+        FOR UPDATE SKIP LOCKED
+    ) AS head
+    WHERE l.worker_id = $worker_id AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
+    ORDER BY head.priority DESC, head.run_at, head.seq
+    LIMIT $limit
+), claimed AS (
+    UPDATE tasks t
+    SET status = 'claimed', worker_id = $worker_id, claimed_at = now(),
+        lease_expires_at = now() + make_interval(secs => $lease)
+    FROM candidates c WHERE t.seq = c.seq
+    RETURNING {task_columns("t")}
+)
+SELECT (SELECT user_id FROM worker) AS owner, {task_columns("claimed")}
+FROM (SELECT 1) AS one LEFT JOIN claimed ON true
+""",
+    ["worker_id", "actor", "limit", "lease"],
+)
+
+# --- reports (PATCH, single or batch) -------------------------------------------------------
+
+# `changes` must yield (ord, seq, verdict, old_status, old_attempt, old_worker_id) per item
+# and an UPDATE CTE `upd` returning the task columns plus `ord_`; then this tail returns one
+# row per item, the task as it is now when applied, and the rooms of orphaned jobs.
+_ORPHANS = f"""
+orphaned AS (
+    -- REST.md: a job with no worker links and no pending task is soft-deleted when one
+    -- of its tasks ends (never @internal). The snapshot still shows this statement's
+    -- rows as they were, hence the two exclusions.
+    UPDATE jobs j SET deleted = true
+    WHERE j.id IN (SELECT u.job_id FROM upd u WHERE u.status IN {TERMINAL})
+      AND NOT j.deleted AND j.room_id <> '@internal'
+      AND NOT EXISTS (SELECT 1 FROM worker_jobs l WHERE l.job_id = j.id)
+      AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'pending'
+                      AND p.seq NOT IN (SELECT seq FROM upd))
+      AND NOT EXISTS (SELECT 1 FROM upd u WHERE u.job_id = j.id AND u.status = 'pending')
+    RETURNING j.room_id
+)"""
+_JUDGED_TAIL = f"""
+SELECT j.verdict, j.old_status, j.old_attempt, j.old_worker_id, {task_columns("u")},
+       {position("u", counted=False)} AS position,
+       (SELECT array_agg(DISTINCT room_id) FROM orphaned) AS orphan_rooms
+FROM judged j LEFT JOIN upd u ON u.ord_ = j.ord
+ORDER BY j.ord
+"""
+
+# Judged per item, in REST.md's order: 404, fence, authorization (an admin; the
+# submitter withdrawing its pending task; else the owner of the holding worker), a fenced
+# repeat of the current status (idempotent), the state table. A failure with attempts
+# left is re-queued (attempt + 1, due after the backoff).
+REPORT = _numbered(
+    f"""
+WITH req AS (
+    SELECT * FROM unnest($ids::uuid[], $statuses::text[], $errors::text[], $results::text[],
+                         $attempts::int[], $worker_ids::uuid[])
+        WITH ORDINALITY AS r(id, status, error, result, attempt, worker_id, ord)
+), edges AS (
+    SELECT * FROM unnest($edge_from::text[], $edge_to::text[]) AS e(old, new)
+), cur AS (
+    SELECT r.ord, t.seq, t.status, t.attempt, t.max_attempts, t.worker_id, t.internal,
+           t.created_by, w.user_id AS owner
+    FROM req r JOIN tasks t ON t.id = r.id LEFT JOIN workers w ON w.id = t.worker_id
+    ORDER BY t.seq
+    FOR UPDATE OF t
+), judged AS (
+    SELECT r.ord, r.status AS wanted, r.error, r.result, c.seq, c.status AS old_status,
+           c.attempt AS old_attempt, c.worker_id AS old_worker_id,
+           (r.status = 'failed' AND NOT c.internal AND c.attempt < c.max_attempts) AS requeue,
+           CASE
+             WHEN c.seq IS NULL THEN 'not_found'
+             WHEN (r.attempt IS NOT NULL AND r.attempt <> c.attempt)
+               OR (r.worker_id IS NOT NULL AND r.worker_id IS DISTINCT FROM c.worker_id)
+               THEN 'stale'
+             WHEN $admin OR w.withdraws THEN
+               CASE
+                 WHEN r.attempt IS NOT NULL AND r.worker_id IS NOT NULL AND c.status = r.status
+                   THEN 'repeat'
+                 WHEN (c.status, r.status) NOT IN (SELECT * FROM edges) THEN 'invalid'
+                 ELSE 'apply'
+               END
+             WHEN c.worker_id IS NULL THEN 'unclaimed'
+             WHEN c.owner IS DISTINCT FROM $actor THEN 'not_yours'
+             WHEN r.attempt IS NOT NULL AND r.worker_id IS NOT NULL AND c.status = r.status
+               THEN 'repeat'
+             WHEN (c.status, r.status) NOT IN (SELECT * FROM edges) THEN 'invalid'
+             ELSE 'apply'
+           END AS verdict
+    FROM req r LEFT JOIN cur c ON c.ord = r.ord
+    -- [ours] the submitter may withdraw its own task while no worker has it
+    CROSS JOIN LATERAL (
+        SELECT (c.created_by IS NOT DISTINCT FROM $actor AND c.status = 'pending'
+                AND r.status = 'cancelled') AS withdraws
+    ) AS w
+), upd AS (
+    -- A repeat is written unchanged: it returns the row as it is, with no event.
+    UPDATE tasks t SET
+        status = CASE WHEN g.verdict = 'repeat' THEN t.status
+                      WHEN g.requeue THEN 'pending' ELSE g.wanted END,
+        attempt = CASE WHEN g.verdict = 'apply' AND g.requeue THEN t.attempt + 1 ELSE t.attempt END,
+        run_at = CASE WHEN g.verdict = 'apply' AND g.requeue THEN {_backoff("t.attempt")}
+                      ELSE t.run_at END,
+        worker_id = CASE WHEN g.verdict = 'apply' AND g.requeue THEN NULL ELSE t.worker_id END,
+        claimed_at = CASE WHEN g.verdict = 'apply' AND g.requeue THEN NULL ELSE t.claimed_at END,
+        started_at = CASE WHEN g.verdict <> 'apply' THEN t.started_at
+                          WHEN g.requeue THEN NULL
+                          WHEN g.wanted = 'running' THEN now() ELSE t.started_at END,
+        completed_at = CASE WHEN g.verdict <> 'apply' OR g.requeue THEN t.completed_at
+                            WHEN g.wanted IN {TERMINAL} THEN now() ELSE t.completed_at END,
+        lease_expires_at = CASE WHEN g.verdict = 'apply' AND g.wanted <> 'claimed' THEN NULL
+                                ELSE t.lease_expires_at END,
+        error = CASE WHEN g.verdict <> 'apply' THEN t.error
+                     WHEN g.requeue THEN COALESCE(NULLIF(g.error, ''), t.error)
+                     WHEN g.wanted IN {TERMINAL} AND g.error <> '' THEN g.error
+                     ELSE t.error END,
+        result = CASE WHEN g.verdict = 'apply' AND g.wanted = 'completed' AND g.result IS NOT NULL
+                      THEN g.result::jsonb ELSE t.result END
+    FROM judged g
+    WHERE t.seq = g.seq AND g.verdict IN ('apply', 'repeat')
+    RETURNING {task_columns("t")}, g.ord AS ord_
+), {_ORPHANS}
+{_JUDGED_TAIL}
+""",
+    [
+        "ids",
+        "statuses",
+        "errors",
+        "results",
+        "attempts",
+        "worker_ids",
+        "actor",
+        "admin",
+        "edge_from",
+        "edge_to",
+        "base",
+        "cap",
+        "low",
+        "high",
+    ],
+)
+
+# --- cancel, retry, release (one task each, beyond the contract) ---------------------------
+
+_ONE_TASK = """
+cur AS (
+    SELECT 1 AS ord, t.seq, t.status, t.attempt, t.max_attempts, t.worker_id, t.internal,
+           t.created_by, t.job_id, w.user_id AS owner,
+           EXISTS (SELECT 1 FROM worker_jobs l JOIN workers lw ON lw.id = l.worker_id
+                   WHERE l.job_id = t.job_id AND lw.user_id = $actor) AS serves_job,
+           (SELECT deleted FROM jobs WHERE id = t.job_id) AS job_deleted
+    FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
+    WHERE t.id = $id
+    FOR UPDATE OF t
+)"""
+_ONE_JUDGED = """
+judged AS (
+    SELECT 1 AS ord, c.seq, c.status AS old_status, c.attempt AS old_attempt,
+           c.worker_id AS old_worker_id,
+           CASE
+             WHEN c.seq IS NULL THEN 'not_found'
+             {rules}
+             ELSE 'apply'
+           END AS verdict
+    FROM (SELECT 1) AS one LEFT JOIN cur c ON true
+)"""
+# The submitter, an owner of a worker serving the job or holding the task, or an admin.
+_HAS_SAY = (
+    "($admin OR c.created_by IS NOT DISTINCT FROM $actor OR c.serves_job "
+    "OR c.owner IS NOT DISTINCT FROM $actor)"
+)
+CANCELLED_LITERAL = "'cancelled'"
+PENDING_LITERAL = "'pending'"
+_IN_EDGES = "(c.status, {target}) IN (SELECT * FROM unnest($edge_from::text[], $edge_to::text[]))"
+
+_CANCEL_RULES = (
+    f"WHEN NOT {_HAS_SAY} THEN 'forbidden' "
+    f"WHEN NOT {_IN_EDGES.format(target=CANCELLED_LITERAL)} THEN 'invalid'"
+)
+CANCEL = _numbered(
+    f"""
+WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_CANCEL_RULES)}, upd AS (
+    UPDATE tasks t SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL
+    FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
+    RETURNING {task_columns("t")}, g.ord AS ord_
+), {_ORPHANS}
+{_JUDGED_TAIL}
+""",
+    ["id", "actor", "admin", "edge_from", "edge_to"],
+)
+
+# A new attempt, due now, with one more attempt allowed; refused for @internal tasks and
+# for a job that lost its last worker (nothing would run it).
+_RETRY_RULES = (
+    f"WHEN NOT {_HAS_SAY} THEN 'forbidden' "
+    f"WHEN c.internal OR NOT {_IN_EDGES.format(target=PENDING_LITERAL)} THEN 'invalid' "
+    "WHEN c.job_deleted IS NOT FALSE THEN 'job_gone'"
+)
+RETRY = _numbered(
+    f"""
+WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RETRY_RULES)}, upd AS (
+    UPDATE tasks t SET status = 'pending', attempt = t.attempt + 1,
+        max_attempts = GREATEST(t.max_attempts, t.attempt + 1), run_at = now(),
+        worker_id = NULL, claimed_at = NULL, started_at = NULL, completed_at = NULL,
+        lease_expires_at = NULL
+    FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
+    RETURNING {task_columns("t")}, g.ord AS ord_
+), orphaned AS (SELECT NULL::text AS room_id WHERE false)
+{_JUDGED_TAIL}
+""",
+    ["id", "actor", "admin", "edge_from", "edge_to"],
+)
+
+# Handed back by the worker holding the current attempt: pending again, due now, with the
+# attempt counter (the fencing token) advanced and no attempt spent.
+_RELEASE_RULES = (
+    "WHEN c.attempt <> $attempt OR c.worker_id IS DISTINCT FROM $worker_id THEN 'stale' "
+    "WHEN NOT $admin AND c.owner IS DISTINCT FROM $actor THEN 'forbidden' "
+    f"WHEN NOT {_IN_EDGES.format(target=PENDING_LITERAL)} THEN 'invalid'"
+)
+RELEASE = _numbered(
+    f"""
+WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RELEASE_RULES)}, upd AS (
+    UPDATE tasks t SET status = 'pending', attempt = t.attempt + 1,
+        max_attempts = t.max_attempts + 1, run_at = now(), worker_id = NULL,
+        claimed_at = NULL, started_at = NULL, lease_expires_at = NULL
+    FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
+    RETURNING {task_columns("t")}, g.ord AS ord_
+), orphaned AS (SELECT NULL::text AS room_id WHERE false)
+{_JUDGED_TAIL}
+""",
+    ["id", "actor", "admin", "edge_from", "edge_to", "attempt", "worker_id"],
+)
+
+# --- reads -----------------------------------------------------------------------------------
+
+GET = f"SELECT {task_columns('t')}, {position('t')} AS position FROM tasks t WHERE t.id = $1"
+
+HEARTBEAT = """
+WITH w AS (
+    SELECT user_id FROM workers WHERE id = $1
+), beat AS (
+    UPDATE workers SET last_heartbeat = now() WHERE id = $1 AND user_id = $2
+    RETURNING last_heartbeat
+)
+SELECT (SELECT user_id FROM w) AS owner, (SELECT last_heartbeat FROM beat) AS last_heartbeat
+"""
+
+NOW = "SELECT now()"
+
+_PROVIDER = "SELECT id, room_id, full_name, content_type, user_id FROM providers"
+PROVIDER_BY_NAME = f"{_PROVIDER} WHERE full_name = $1"
+PROVIDER_BY_ID = f"{_PROVIDER} WHERE id = $1"
+
+# --- the server's own transitions -------------------------------------------------------------
+
+# The tasks a `victims`-like CTE `held` names: re-queued while attempts remain (not
+# @internal), else failed with $error; `old_status` comes back for the events.
+_LOSE = f"""
+moved AS (
+    UPDATE tasks t SET
+        status = CASE WHEN g.requeue THEN 'pending' ELSE 'failed' END,
+        attempt = CASE WHEN g.requeue THEN t.attempt + 1 ELSE t.attempt END,
+        run_at = CASE WHEN g.requeue THEN {_backoff("t.attempt")} ELSE t.run_at END,
+        worker_id = CASE WHEN g.requeue THEN NULL ELSE t.worker_id END,
+        claimed_at = CASE WHEN g.requeue THEN NULL ELSE t.claimed_at END,
+        started_at = CASE WHEN g.requeue THEN NULL ELSE t.started_at END,
+        completed_at = CASE WHEN g.requeue THEN NULL ELSE now() END,
+        lease_expires_at = NULL,
+        error = g.error
+    FROM (SELECT h.*, (NOT h.internal AND h.attempt < h.max_attempts) AS requeue FROM held h) AS g
+    WHERE t.seq = g.seq
+    RETURNING {task_columns("t")}, g.status AS old_status
+)"""
+_MOVED_TAIL = (
+    f"SELECT {task_columns('m')}, m.old_status, {position('m', counted=False)} AS position "
+    "FROM moved m"
+)
+
+# The worker cleanup cascade (REST.md DELETE /workers; the sweeper; socket disconnect):
+# their claimed/running tasks (re-queued or failed), then the workers go, and their links
+# and providers with them (ON DELETE CASCADE); jobs left without links or pending tasks
+# are soft-deleted. Workers are chosen by id (only those silent since $silent_since, if
+# given: a heartbeat racing a disconnect cleanup wins), or by staleness.
+CLEANUP_WORKERS = _numbered(
+    f"""
+WITH victims AS (
+    SELECT id FROM workers
+    WHERE (id = ANY($ids::uuid[])
+           AND ($silent_since::timestamptz IS NULL OR last_heartbeat <= $silent_since))
+       OR ($stale_before::timestamptz IS NOT NULL AND last_heartbeat < $stale_before)
+    ORDER BY id
+    FOR UPDATE
+), held AS (
+    SELECT t.seq, t.status, t.attempt, t.max_attempts, t.internal, $error::text AS error
+    FROM tasks t
+    WHERE t.worker_id IN (SELECT id FROM victims) AND t.status IN ('claimed', 'running')
+    ORDER BY t.seq
+    FOR UPDATE OF t
+), {_LOSE}, linked AS (
+    SELECT DISTINCT j.id, j.room_id FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
+    WHERE l.worker_id IN (SELECT id FROM victims)
+), provider_rooms AS (
+    SELECT DISTINCT room_id FROM providers WHERE worker_id IN (SELECT id FROM victims)
+), gone AS (
+    DELETE FROM workers w WHERE w.id IN (SELECT id FROM victims) RETURNING w.id
+), orphaned AS (
+    UPDATE jobs j SET deleted = true
+    WHERE j.id IN (SELECT id FROM linked) AND NOT j.deleted AND j.room_id <> '@internal'
+      AND NOT EXISTS (SELECT 1 FROM worker_jobs l WHERE l.job_id = j.id
+                      AND l.worker_id NOT IN (SELECT id FROM victims))
+      AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'pending')
+      AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.job_id = j.id AND m.status = 'pending')
+    RETURNING j.room_id
+)
+SELECT (SELECT array_agg(id) FROM gone) AS worker_ids,
+       (SELECT array_agg(DISTINCT room_id) FROM linked) AS job_rooms,
+       (SELECT array_agg(room_id) FROM provider_rooms) AS provider_rooms,
+       (SELECT array_agg(DISTINCT room_id) FROM orphaned) AS orphan_rooms,
+       {task_columns("m")}, m.old_status, {position("m", counted=False)} AS position
+FROM (SELECT 1) AS one LEFT JOIN moved m ON true
+""",
+    ["ids", "silent_since", "stale_before", "error", "base", "cap", "low", "high"],
+)
+
+# Claims whose lease ran out before the task started: back to pending, due now, attempt
+# counter advanced (so the stale claim's reports are refused) and no attempt spent.
+EXPIRE_LEASES = f"""
+WITH expired AS (
+    SELECT seq FROM tasks
+    WHERE status = 'claimed' AND NOT internal AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE tasks t SET status = 'pending', attempt = t.attempt + 1,
+        max_attempts = t.max_attempts + 1, run_at = now(), worker_id = NULL,
+        claimed_at = NULL, lease_expires_at = NULL
+    FROM expired e WHERE t.seq = e.seq
+    RETURNING {task_columns("t")}, 'claimed'::text AS old_status
+)
+{_MOVED_TAIL}
+"""
+
+# Running tasks of jobs with a timeout that started more than timeout + grace ago: their
+# worker is stuck or gone without noticing. The timeout is clamped so that an absurd
+# value cannot overflow the interval and abort the whole pass.
+FAIL_TIMED_OUT = _numbered(
+    f"""
+WITH held AS (
+    SELECT t.seq, t.status, t.attempt, t.max_attempts, t.internal,
+           'timed out after ' || trim_scale(j.timeout_seconds::numeric)::text
+           || ' s (no report from the worker)' AS error
+    FROM tasks t JOIN jobs j ON j.id = t.job_id
+    WHERE t.status = 'running' AND NOT t.internal AND j.timeout_seconds IS NOT NULL
+      AND t.started_at + make_interval(secs => LEAST(j.timeout_seconds, 1e9) + $grace) < now()
+    ORDER BY t.seq
+    FOR UPDATE OF t SKIP LOCKED
+), {_LOSE}
+{_MOVED_TAIL}
+""",
+    ["grace", "base", "cap", "low", "high"],
+)
+
+# @internal tasks running longer than the threshold (from their start: a task waiting in
+# a busy broker queue is not stuck; one never delivered is the repair pass's).
+FAIL_STUCK_INTERNAL = f"""
+WITH stuck AS (
+    SELECT seq, status FROM tasks
+    WHERE internal AND status = 'running'
+      AND started_at < now() - make_interval(secs => $1)
+    ORDER BY seq
+    FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE tasks t SET status = 'failed', completed_at = now(), error = $2
+    FROM stuck s WHERE t.seq = s.seq
+    RETURNING {task_columns("t")}, s.status AS old_status
+)
+{_MOVED_TAIL}
+"""
+
+# @internal tasks dispatched and not started by their re-send time (lease_expires_at):
+# their broker message may be lost. Each is re-sent and its next re-send pushed out twice
+# as far (capped), so a slow or absent broker sees each task about once per grace period,
+# then less and less often, never a flood of copies.
+TAKE_LOST_DISPATCHES = """
+WITH lost AS (
+    SELECT seq FROM tasks
+    WHERE internal AND status = 'claimed' AND worker_id IS NULL AND started_at IS NULL
+      AND COALESCE(lease_expires_at, claimed_at + make_interval(secs => $1)) < now()
+    ORDER BY seq
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks t SET claimed_at = now(),
+    lease_expires_at = now() + LEAST(
+        make_interval(secs => $2),
+        GREATEST(make_interval(secs => $1),
+                 2 * (COALESCE(t.lease_expires_at, t.claimed_at) - t.claimed_at)))
+FROM lost l WHERE t.seq = l.seq
+RETURNING t.id
+"""
+
+# Retention: finished tasks older than the horizon, oldest first, a batch at a time.
+DELETE_FINISHED = f"""
+WITH doomed AS (
+    SELECT seq FROM tasks
+    WHERE status IN {TERMINAL} AND completed_at < now() - make_interval(secs => $1)
+    ORDER BY completed_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM tasks t USING doomed d WHERE t.seq = d.seq
+"""
+
+PRUNE_THROUGHPUT = "DELETE FROM task_throughput WHERE minute < now() - make_interval(secs => $1)"
+
+# The scheduler: the first due pending task of each (job, room). A new leader wakes every
+# due pending task; later passes only those that became due in (since - overlap, now] and
+# were not due on submit (those were announced by the submit; retries count anew), read
+# from the small ix_tasks_pending_due (its predicate is spelled out so it applies).
+DUE_HEADS_ALL = """
+SELECT now() AS now, h.job_name, h.room_id, h.id FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT DISTINCT ON (job_name, room_id) job_name, room_id, id FROM tasks
+    WHERE status = 'pending' AND NOT internal AND run_at <= now()
+    ORDER BY job_name, room_id, seq
+) AS h ON true
+"""
+DUE_HEADS_SINCE = """
+SELECT now() AS now, h.job_name, h.room_id, h.id FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT DISTINCT ON (job_name, room_id) job_name, room_id, id FROM tasks
+    WHERE status = 'pending' AND run_at > created_at AND NOT internal AND run_at <= now()
+      AND run_at > $1::timestamptz - make_interval(secs => $2)
+      AND run_at > created_at + make_interval(secs => $3)
+    ORDER BY job_name, room_id, seq
+) AS h ON true
+"""

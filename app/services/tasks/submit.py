@@ -1,0 +1,102 @@
+"""Submit: one task or a batch of one job, stored before the answer (one statement).
+
+Checks in the contract's order (REST.md submit): room id, job name, the caller may write,
+then, in the store's statement, the job exists and an @internal one has an executor here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Container, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from app.errors import InternalJobNotConfigured, JobNotFound
+from app.services.actors import Actor
+from app.services.events import Event
+from app.services.rooms import parse_full_name, validate_room_id
+from app.services.tasks import events
+from app.services.tasks.records import Change, TaskView
+from app.services.tasks.store import NewTask, Target, TaskStore
+
+MAX_BULK = 1000
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Beyond the contract; the defaults reproduce the contract's plain submit."""
+
+    priority: int = 0
+    run_at: datetime | None = None
+    delay_seconds: float | None = None
+    max_attempts: int = 1
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    payload: dict[str, Any] = field(default_factory=dict)
+    options: TaskOptions = field(default_factory=TaskOptions)
+
+    def new_task(self) -> NewTask:
+        o = self.options
+        return NewTask(
+            id=str(uuid.uuid4()),
+            payload=orjson.dumps(self.payload).decode(),
+            priority=o.priority,
+            run_at=o.run_at,
+            delay_seconds=o.delay_seconds,
+            max_attempts=o.max_attempts,
+            idempotency_key=o.idempotency_key,
+        )
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The tasks in submission order; `created` is False where an idempotency key named
+    an existing task (nothing new was stored for it)."""
+
+    views: list[TaskView]
+    created: list[bool]
+    events: list[Event]
+
+
+async def submit(
+    store: TaskStore,
+    actor: Actor,
+    room_id: str,
+    job_name: str,
+    submissions: Sequence[Submission],
+    internal_jobs: Container[str],
+) -> Submitted:
+    """Queue every submission or none. An @internal task is stored `claimed` (no worker)
+    so that a broker message lost after commit is re-sent by the leader, never lost."""
+    validate_room_id(room_id)
+    if parse_full_name(job_name) is None:
+        raise JobNotFound(f"Invalid job name format: {job_name}")
+    actor.require_writer()
+    runnable = [job_name] if job_name in internal_jobs else []
+    target = Target(job_name, room_id, str(actor.id), runnable)
+    inserted = await store.submit(target, [s.new_task() for s in submissions])
+    job = inserted.job
+    if job is None or job.deleted:
+        raise JobNotFound(f"Job '{job_name}' not found")
+    if not job.runnable:
+        raise InternalJobNotConfigured(
+            f"Internal job '{job_name}' is registered but no executor is available"
+        )
+    new = [
+        Change(view.task, None, view.queue_position)
+        for view, created in zip(inserted.views, inserted.created, strict=True)
+        if created
+    ]
+    found = events.of_changes(new)
+    due = [c.task for c in new if not c.task.internal and events.due_on_submit(c.task)]
+    if due:
+        # One wake-up per submit: a woken worker claims until the queue is empty. Delayed
+        # tasks are announced by the scheduler pass once due.
+        found.append(events.available(due[0]))
+    return Submitted(inserted.views, inserted.created, found)
