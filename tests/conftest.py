@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from app.db import migrate
 from app.db.session import make_engine
 from app.main import create_app
-from app.services import passwords, users
+from app.services import passwords
 from app.settings import Settings
 from app.state import Core
 

@@ -8,7 +8,6 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +163,15 @@ async def test_throttle_is_shared_by_replicas_through_redis(
     database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     settings = make_settings(database_url, tmp_path, redis_url=redis_url, **THROTTLED)
-    async with running(settings) as one, running(settings) as two:
-        async with client_for(one) as first, client_for(two) as second:
-            for _ in range(3):
-                assert (await try_login(first, ADMIN_EMAIL, "wrong")).status_code == 400
-            assert_throttled(await try_login(second, ADMIN_EMAIL, ADMIN_PASSWORD))
+    async with (
+        running(settings) as one,
+        running(settings) as two,
+        client_for(one) as first,
+        client_for(two) as second,
+    ):
+        for _ in range(3):
+            assert (await try_login(first, ADMIN_EMAIL, "wrong")).status_code == 400
+        assert_throttled(await try_login(second, ADMIN_EMAIL, ADMIN_PASSWORD))
 
 
 # --- hashing off the event loop -------------------------------------------------------
@@ -200,10 +203,10 @@ class SpyHash(PasswordHash):
 
 
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> Iterator[SpyHash]:
+def spy(monkeypatch: pytest.MonkeyPatch) -> SpyHash:
     found = SpyHash()
     monkeypatch.setattr(passwords, "PASSWORDS", found)
-    yield found
+    return found
 
 
 async def test_password_hashing_runs_on_its_own_pool_not_the_event_loop(
