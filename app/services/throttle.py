@@ -87,9 +87,10 @@ class RedisCounter:
     async def fail(self, key: str, window: float) -> None:
         name = REDIS_PREFIX + key
         async with self.redis.pipeline(transaction=True) as pipe:
+            # The window starts with the first failure (SET NX carries its expiry) and later
+            # failures do not extend it; works on any Redis since 2.6.12.
+            pipe.set(name, 0, px=int(window * 1000), nx=True)
             pipe.incr(name)
-            # NX: the window starts with the first failure and is not extended by later ones.
-            pipe.pexpire(name, int(window * 1000), nx=True)
             await pipe.execute()
 
     async def clear(self, key: str) -> None:

@@ -409,3 +409,17 @@ def test_token_lifetime_above_the_maximum_is_refused(tmp_path: Path) -> None:
 def test_app_builds_with_default_account_settings(tmp_path: Path) -> None:
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", tmp_path)
     assert create_app(settings).state.core.throttle is not None
+
+
+class TestThrottleWindow:
+    @pytest.fixture
+    def settings_overrides(self) -> dict[str, Any]:
+        return {"login_max_failures_per_account": 1, "login_failure_window_seconds": 1}
+
+    async def test_a_throttled_account_logs_in_again_after_the_window(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        assert (await try_login(client, ADMIN_EMAIL, "wrong")).status_code == 400
+        assert_throttled(await try_login(client, ADMIN_EMAIL, ADMIN_PASSWORD))
+        await asyncio.sleep(1.1)
+        assert (await try_login(client, ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 200
