@@ -94,9 +94,3 @@ def read(token: str, secret: str, audience: str = AUDIENCE) -> TokenClaims | Non
     except (KeyError, ValueError):
         return None
     return None if generation is None else TokenClaims(user_id, generation)
-
-
-def read_subject(token: str, secret: str) -> uuid.UUID | None:
-    """The user id a valid token names, or None. Does not check the generation."""
-    found = read(token, secret)
-    return found.user_id if found is not None else None

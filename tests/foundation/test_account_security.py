@@ -16,7 +16,9 @@ import jwt
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pwdlib.hashers.bcrypt import BcryptHasher
 
+from app.db.models import User
 from app.main import create_app
 from app.services import passwords, tokens
 from app.settings import Settings
@@ -423,3 +425,25 @@ class TestThrottleWindow:
         assert_throttled(await try_login(client, ADMIN_EMAIL, ADMIN_PASSWORD))
         await asyncio.sleep(1.1)
         assert (await try_login(client, ADMIN_EMAIL, ADMIN_PASSWORD)).status_code == 200
+
+
+async def test_a_stronger_rehash_at_login_keeps_the_users_tokens(
+    client: httpx.AsyncClient, core: Core
+) -> None:
+    async with core.sessionmaker() as session:
+        user = User(
+            email="old@example.com",
+            hashed_password=BcryptHasher().hash("an-old-bcrypt-password"),
+            role="operator",
+        )
+        session.add(user)
+        await session.commit()
+        user_id_ = user.id
+    before = bearer(tokens.mint(user_id_, core.secret, 60))
+    assert await login(client, "old@example.com", "an-old-bcrypt-password")
+    async with core.sessionmaker() as session:
+        found = await session.get(User, user_id_)
+        assert found is not None
+        assert found.hashed_password.startswith("$argon2")
+        assert found.token_generation == 0
+    assert (await me(client, before)).status_code == 200

@@ -62,7 +62,9 @@ async def test_deactivated_users_socket_is_disconnected(
 ) -> None:
     token = await make_token(live_database)
     rec = await recorder(live.url, token, room_id)
-    subject = tokens.read_subject(token, TEST_SECRET)
+    claims = tokens.read(token, TEST_SECRET)
+    assert claims is not None
+    subject = claims.user_id
     # Written straight to the database, as another replica or the CLI would.
     engine = make_engine(live_database)
     try:
