@@ -33,7 +33,7 @@ def check_email(value: str) -> str:
 
 
 def check_password(password: str, min_length: int) -> str:
-    """The password policy as a domain error (400), for the CLI and the dashboard."""
+    """The password policy as a domain error (400), for the CLI."""
     try:
         passwords.check_policy(password, min_length)
     except passwords.PasswordPolicyError as exc:
