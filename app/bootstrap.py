@@ -83,12 +83,15 @@ async def prepare_schema(engine: AsyncEngine, settings: Settings) -> None:
 async def ensure_default_admin(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> None:
-    """Configured admin: create or promote (never touching a password). SQLite with no
-    admin configured: admin@localhost with a random password kept in DATA_DIR."""
+    """Configured admin: created when no account has its email; an existing account is
+    never changed (a non-admin one is refused with one error line). SQLite with no admin
+    configured: admin@localhost with a random password kept in DATA_DIR."""
     email = settings.default_admin_email
     password = settings.default_admin_password
     if email and password:
-        await _ensure_configured_admin(sessionmaker, email, password.get_secret_value())
+        await _ensure_configured_admin(
+            sessionmaker, email, password.get_secret_value(), settings.password_min_length
+        )
     elif email:
         log.warning("JOBSERVER_DEFAULT_ADMIN_EMAIL is set without a password: skipped")
     elif not settings.is_sqlite:
@@ -104,19 +107,33 @@ LOST_CREATE_RACE = (IntegrityError, BadRequest)
 
 
 async def _ensure_configured_admin(
-    sessionmaker: async_sessionmaker[AsyncSession], email: str, password: str
+    sessionmaker: async_sessionmaker[AsyncSession], email: str, password: str, min_length: int
 ) -> None:
     for attempt in range(2):
         async with sessionmaker() as session:
             try:
-                outcome = await users.ensure_admin(session, email, password)
+                outcome = await users.ensure_admin(session, email, password, min_length)
                 await session.commit()
             except LOST_CREATE_RACE:
                 if attempt:
                     raise
-                continue  # the winner created it: look again, promote if needed
-        if outcome.created or outcome.promoted:
-            log.info("default admin %s %s", email, "created" if outcome.created else "promoted")
+                continue  # the winner created it: look again
+        if outcome.created:
+            log.info("default admin %s created", email)
+        elif outcome.weak_password:
+            log.error(
+                "JOBSERVER_DEFAULT_ADMIN_PASSWORD is refused (%s): admin %s not created",
+                outcome.weak_password,
+                email,
+            )
+        elif outcome.refused:
+            log.error(
+                "JOBSERVER_DEFAULT_ADMIN_EMAIL %s belongs to an existing account that is not "
+                "an admin: not promoting it (use `jobserver users set-role %s admin` if it "
+                "should be)",
+                email,
+                email,
+            )
         return
 
 

@@ -43,6 +43,14 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
+def _check(rule: Callable[..., object], *args: object) -> None:
+    """Apply a validation rule before anything is opened; its error ends the command."""
+    try:
+        rule(*args)
+    except JobserverError as exc:
+        _fail(str(exc))
+
+
 def _run(coro: Awaitable[T]) -> T:
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
@@ -190,8 +198,12 @@ def users_create(
 ) -> None:
     """Create a user."""
 
+    settings = _settings()
+    _check(users.check_email, email)
+    _check(users.check_password, password, settings.password_min_length)
+
     async def go() -> None:
-        async with _session(_settings()) as session:
+        async with _session(settings) as session:
             await users.create(session, email, password, role=role)
 
     _run(go())
@@ -229,28 +241,38 @@ def users_set_password(
 ) -> None:
     """Set a user's password."""
 
+    settings = _settings()
+    _check(users.check_password, password, settings.password_min_length)
+
     async def go() -> None:
-        async with _session(_settings()) as session:
+        async with _session(settings) as session:
             await users.set_password(session, email, password)
 
     _run(go())
-    typer.echo(f"password of {email} changed")
+    typer.echo(f"password of {email} changed (its existing tokens no longer work)")
 
 
 @app.command()
 def token(
     email: str,
-    lifetime: Annotated[int | None, typer.Option(help="Seconds (default: token lifetime)")] = None,
+    lifetime: Annotated[
+        int | None,
+        typer.Option(help="Seconds (default: the token lifetime; at most the maximum)"),
+    ] = None,
 ) -> None:
     """Mint a JWT for a user, for scripts and workers."""
     settings = _settings()
+    seconds = settings.token_lifetime_seconds if lifetime is None else lifetime
+    try:
+        tokens.check_lifetime(seconds, settings.max_token_lifetime_seconds)
+    except tokens.LifetimeRefused as exc:
+        _fail(str(exc))
 
     async def go() -> str:
         secret = bootstrap.resolve_secret(settings)
         async with _session(settings) as session:
             user = await users.require_by_email(session, email)
-            seconds = lifetime or settings.token_lifetime_seconds
-            return tokens.mint(user.id, secret, seconds)
+            return tokens.mint(user.id, secret, seconds, generation=user.token_generation)
 
     sys.stdout.write(_run(go()) + "\n")
 

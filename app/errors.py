@@ -31,6 +31,9 @@ class JobserverError(Exception):
     def problem_type(cls) -> str:
         return PROBLEM_PREFIX + kebab(cls.__name__)
 
+    def response_headers(self) -> dict[str, str]:
+        return dict(self.headers)
+
 
 class BadRequest(JobserverError):
     """The request is malformed in a way validation could not catch."""
@@ -119,6 +122,20 @@ class PayloadTooLarge(JobserverError):
 
     status = 413
     title = "Content Too Large"
+
+
+class TooManyRequests(JobserverError):
+    """Too many failed attempts (logins, registrations); try again after Retry-After."""
+
+    status = 429
+    title = "Too Many Requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def response_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class InternalJobNotConfigured(JobserverError):

@@ -28,8 +28,10 @@ from app.realtime.fanout import Fanout
 from app.realtime.presence import Presence
 from app.realtime.publisher import Publisher
 from app.results import MemoryResultBackend, RedisResultBackend, ResultBackend
+from app.services import passwords
 from app.services.actor_cache import ActorCache
 from app.services.tasks.service import TaskService
+from app.services.throttle import MemoryCounter, RedisCounter, Throttle
 from app.settings import Settings
 from app.state import Core
 
@@ -71,6 +73,12 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     lifecycle = Lifecycle()
     presence = Presence(task_service, settings.disconnect_grace_seconds, lifecycle, redis)
     feed = Feed(sessionmaker)
+    passwords.configure(settings.password_hash_threads)
+    # With Redis the failure counters are shared, so replicas throttle as one.
+    throttle = Throttle(
+        RedisCounter(redis) if redis is not None else MemoryCounter(),
+        settings.login_failure_window_seconds,
+    )
     core = Core(
         settings=settings,
         secret=secret,
@@ -86,11 +94,14 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
         redis=redis,
         presence=presence,
         dashboard_feed=feed,
+        throttle=throttle,
     )
     internal = internal_runtime.build(settings, task_service)
     task_service.internal_jobs = internal.names
     core.scrape_cache = ScrapeCache(core.sessionmaker, settings.worker_timeout_seconds)
-    realtime = realtime_server.Realtime(sio, presence, sessionmaker, secret)
+    realtime = realtime_server.Realtime(
+        sio, presence, sessionmaker, secret, settings.socket_auth_check_seconds
+    )
     # The moment a stop begins (before uvicorn drains connections): the sockets about to
     # close are no sign of gone workers, and open dashboard streams must not hold the drain.
     lifecycle.on_stop("disconnect cleanups", presence.stop)

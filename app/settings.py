@@ -64,10 +64,33 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None, description="JWT signing key; embedded mode generates one under DATA_DIR"
     )
-    default_admin_email: str | None = Field(None, description="Admin created/promoted at start")
+    default_admin_email: str | None = Field(
+        None, description="Admin created at start when no account has this email"
+    )
     default_admin_password: SecretStr | None = Field(None, description="Password of that admin")
     token_lifetime_seconds: int = Field(3600, ge=1, description="Lifetime of login tokens")
-    allow_registration: bool = Field(True, description="Allow POST /v1/auth/register")
+    max_token_lifetime_seconds: int = Field(
+        30 * 24 * 3600, ge=1, description="Longest lifetime any minted token may have"
+    )
+    allow_registration: bool = Field(False, description="Allow POST /v1/auth/register")
+    password_min_length: int = Field(
+        10, ge=1, description="Shortest password accepted wherever a password is set"
+    )
+    password_hash_threads: int = Field(
+        2, ge=1, description="Threads that hash and verify passwords (off the event loop)"
+    )
+    login_max_failures_per_account: int = Field(
+        10, ge=1, description="Failed logins/registrations of one email per window before 429"
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, description="Failed logins/registrations from one address per window before 429"
+    )
+    login_failure_window_seconds: int = Field(
+        300, ge=1, description="Window of the login and registration throttle"
+    )
+    socket_auth_check_seconds: float = Field(
+        2.0, gt=0, description="How often open Socket.IO connections are checked for revocation"
+    )
     auth_cache_seconds: float = Field(
         1.0, ge=0, description="Reuse a token's user lookup this long (0 = every request)"
     )
@@ -170,6 +193,15 @@ class Settings(BaseSettings):
     provider_long_poll_max_seconds: int = contract(
         "provider_long_poll_max_seconds", 30, "Cap for Prefer: wait on provider reads"
     )
+
+    @model_validator(mode="after")
+    def _token_lifetime_within_maximum(self) -> Settings:
+        if self.token_lifetime_seconds > self.max_token_lifetime_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}TOKEN_LIFETIME_SECONDS ({self.token_lifetime_seconds}) exceeds "
+                f"{ENV_PREFIX}MAX_TOKEN_LIFETIME_SECONDS ({self.max_token_lifetime_seconds})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret(self) -> Settings:

@@ -19,6 +19,7 @@ from app.results import MemoryResultBackend, ResultBackend
 from app.services.actor_cache import ActorCache
 from app.services.tasks.service import TaskService
 from app.services.tasks.store import TaskStore
+from app.services.throttle import MemoryCounter, Throttle
 from app.settings import Settings
 
 
@@ -40,6 +41,7 @@ class Core:
     results: ResultBackend = field(default_factory=MemoryResultBackend)
     scrape_cache: ScrapeCache | None = None
     dashboard_feed: Feed | None = None
+    throttle: Throttle = field(default_factory=lambda: Throttle(MemoryCounter(), 300.0))
 
     @property
     def internal_jobs(self) -> Container[str]:

@@ -222,6 +222,8 @@ def start_ours(sitting: Sitting, target: Target, project: Path) -> None:
         JOBSERVER_DEFAULT_ADMIN_PASSWORD=sitting.password,
         JOBSERVER_LOG_LEVEL="warning",
         JOBSERVER_INTERNAL_EXTENSIONS="",
+        # Off by default since issue 18; joblib_bench.py --register creates its user over REST.
+        JOBSERVER_ALLOW_REGISTRATION="true",
     )
     uv_run = ["uv", "run", "--project", str(project)]
     if target.db == "pg":

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from app.db import migrate
 from app.db.session import make_engine
 from app.main import create_app
-from app.services import users
+from app.services import passwords
 from app.settings import Settings
 from app.state import Core
 
@@ -78,12 +78,12 @@ async def _pg_admin(statement: str) -> None:
 def cheap_password_hashing() -> Iterator[None]:
     """Real argon2 at its lowest cost: at production cost (~0.5 s a hash on a busy CI box)
     the four hashes of a typical auth test would dominate the whole run."""
-    original = users.PASSWORDS
-    users.PASSWORDS = PasswordHash(
+    original = passwords.PASSWORDS
+    passwords.PASSWORDS = PasswordHash(
         (Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1), BcryptHasher())
     )
     yield
-    users.PASSWORDS = original
+    passwords.PASSWORDS = original
 
 
 @dataclass
@@ -164,6 +164,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "default_admin_email": ADMIN_EMAIL,
         "default_admin_password": ADMIN_PASSWORD,
         "background_enabled": False,
+        # Registration is off by default; the tests register users over REST, so opt in.
+        "allow_registration": True,
         # No example @internal jobs unless a test asks: contract tests expect @internal empty.
         "internal_extensions": "",
     }

@@ -45,7 +45,7 @@ class LiveServer:
         response.raise_for_status()
         return str(response.json()["access_token"])
 
-    def register_user(self, email: str, password: str = "password") -> str:
+    def register_user(self, email: str, password: str = "long-enough-password") -> str:
         """A fresh operator account (self-registration); returns its token."""
         response = httpx.post(
             f"{self.url}/v1/auth/register", json={"email": email, "password": password}
@@ -72,6 +72,8 @@ def server_env(database_url: str, data_dir: Path, **extra: str) -> dict[str, str
         JOBSERVER_DEFAULT_ADMIN_EMAIL=ADMIN_EMAIL,
         JOBSERVER_DEFAULT_ADMIN_PASSWORD=ADMIN_PASSWORD,
         JOBSERVER_LOG_LEVEL="warning",
+        # Off by default; the live tests register their users over REST.
+        JOBSERVER_ALLOW_REGISTRATION="true",
     )
     env.update(extra)
     return env

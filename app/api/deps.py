@@ -58,12 +58,14 @@ async def current_actor(core: CoreDep, token: Annotated[str | None, Depends(oaut
     if cached is not None:
         logs.set_user(cached.id)
         return cached
-    user_id = tokens.read_subject(token, core.secret)
+    claims = tokens.read(token, core.secret)
     user = None
-    if user_id:
+    if claims is not None:
         async with core.sessionmaker() as session:
-            user = await users.get_active(session, user_id)
-    if user is None:
+            user = await users.get_active(session, claims.user_id)
+    # A token minted before the user's latest revocation (logout, password or role change)
+    # is over; the cache above serves it for at most its TTL after that.
+    if user is None or claims is None or claims.generation != user.token_generation:
         raise NotAuthenticated("Unauthorized")
     actor = users.actor_of(user)
     core.actor_cache.put(token, actor)

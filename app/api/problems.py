@@ -46,7 +46,8 @@ def _generic(status: int, detail: Any, headers: dict[str, str] | None = None) ->
 
 async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobserverError)
-    return problem(exc.status, exc.problem_type(), exc.title, exc.detail, dict(exc.headers) or None)
+    headers = exc.response_headers()
+    return problem(exc.status, exc.problem_type(), exc.title, exc.detail, headers or None)
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:

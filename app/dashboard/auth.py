@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from app.services import tokens
 from app.services.actors import Actor
 
 COOKIE = "jobserver_session"
@@ -29,7 +30,14 @@ class DashboardSession:
     csrf: str
 
 
-def mint(user_id: uuid.UUID, secret: str, lifetime_seconds: int) -> str:
+@dataclass(frozen=True)
+class Cookie:
+    user_id: uuid.UUID
+    session_id: str
+    generation: int
+
+
+def mint(user_id: uuid.UUID, secret: str, lifetime_seconds: int, generation: int) -> str:
     now = int(time.time())
     claims = {
         "sub": str(user_id),
@@ -37,17 +45,23 @@ def mint(user_id: uuid.UUID, secret: str, lifetime_seconds: int) -> str:
         "sid": secrets.token_urlsafe(16),
         "iat": now,
         "exp": now + lifetime_seconds,
+        tokens.GENERATION_CLAIM: generation,
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def read(cookie: str, secret: str) -> tuple[uuid.UUID, str] | None:
-    """(user id, session id) of a valid cookie, else None."""
-    try:
-        claims = jwt.decode(cookie, secret, audience=AUDIENCE, algorithms=[ALGORITHM])
-        return uuid.UUID(str(claims["sub"])), str(claims["sid"])
-    except (jwt.PyJWTError, KeyError, ValueError):
+def read(cookie: str, secret: str) -> Cookie | None:
+    """User, session id and token generation of a valid cookie, else None."""
+    claims = tokens.decode(cookie, secret, AUDIENCE)
+    if claims is None:
         return None
+    generation = tokens.generation_of(claims)
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+        session_id = str(claims["sid"])
+    except (KeyError, ValueError):
+        return None
+    return None if generation is None else Cookie(user_id, session_id, generation)
 
 
 def csrf_token(session_id: str, secret: str) -> str:

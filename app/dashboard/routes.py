@@ -24,7 +24,7 @@ from app.dashboard import auth
 from app.dashboard.auth import DashboardSession
 from app.dashboard.feed import Feed
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
-from app.services import overview, tokens, users
+from app.services import overview, passwords, throttle, tokens, users
 from app.services.overview import Overview
 
 HERE = Path(__file__).parent
@@ -77,11 +77,12 @@ async def _session(request: Request, core: CoreDep) -> DashboardSession | None:
     # A session of its own, closed at once: the SSE stream must not hold a connection
     # for as long as the browser stays (SQLite's pool has one).
     async with core.sessionmaker() as db:
-        user = await users.get_active(db, found[0])
-    if user is None:
+        user = await users.get_active(db, found.user_id)
+    # Sign-out, a password or role change end the cookie with the user's tokens.
+    if user is None or user.token_generation != found.generation:
         return None
     return DashboardSession(
-        users.actor_of(user), user.email, auth.csrf_token(found[1], core.secret)
+        users.actor_of(user), user.email, auth.csrf_token(found.session_id, core.secret)
     )
 
 
@@ -136,9 +137,15 @@ def _login_page(
         path=PREFIX,
         httponly=True,
         samesite="strict",
-        secure=core.settings.cookie_secure,
+        secure=_secure(request, core),
     )
     return response
+
+
+def _secure(request: Request, core: CoreDep) -> bool:
+    """Cookies are `Secure` when configured, and whenever the request came over HTTPS
+    (behind a proxy that is https only when uvicorn trusts its forwarded headers)."""
+    return core.settings.cookie_secure or request.url.scheme == "https"
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -158,31 +165,50 @@ async def login(
 ) -> Response:
     if not login_csrf or not auth.csrf_matches(login_csrf, csrf_token):
         raise Forbidden("CSRF token missing or invalid")
+    settings = core.settings
+    account, address = throttle.limits_for(
+        "login",
+        email,
+        request.client.host if request.client else None,
+        settings.login_max_failures_per_account,
+        settings.login_max_failures_per_address,
+    )
+    limits = [account] if address is None else [account, address]
+    wait = await core.throttle.retry_after(limits)
+    if wait is not None:
+        page = _login_page(request, core, f"Too many failed sign-ins; try again in {wait} s", 429)
+        page.headers["Retry-After"] = str(wait)
+        return page
     user = await users.get_by_email(db, email)
-    valid = user is not None and user.is_active
-    if user is not None:
-        verified, _ = await asyncio.to_thread(
-            users.PASSWORDS.verify_and_update, password, user.hashed_password
-        )
-        valid = valid and verified
-    if not valid or user is None:
+    # Unknown emails are hashed too (passwords.verify_user): same time as a wrong password.
+    verified, _ = await passwords.verify_user(
+        password, user.hashed_password if user is not None else None
+    )
+    if not verified or user is None or not user.is_active:
+        await core.throttle.failed(limits)
         return _login_page(request, core, "Wrong email or password", status_code=400)
-    lifetime = core.settings.token_lifetime_seconds
+    await core.throttle.succeeded(account)
+    lifetime = settings.token_lifetime_seconds
     response = RedirectResponse(PREFIX, status_code=303)
     response.set_cookie(
         auth.COOKIE,
-        auth.mint(user.id, core.secret, lifetime),
+        auth.mint(user.id, core.secret, lifetime, user.token_generation),
         max_age=lifetime,
         path=PREFIX,
         httponly=True,
         samesite="strict",
-        secure=core.settings.cookie_secure,
+        secure=_secure(request, core),
     )
     return response
 
 
 @router.post("/logout")
-async def logout(_: CheckedSession) -> Response:
+async def logout(me: CheckedSession, db: Session) -> Response:
+    """Signing out ends the cookie, and with it every token of the user (its generation)."""
+    user = await users.get_active(db, me.actor.id)
+    if user is not None:
+        users.revoke_tokens(user)
+        await db.commit()
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
     response.delete_cookie(auth.COOKIE, path=PREFIX, httponly=True, samesite="strict")
     return response
@@ -315,7 +341,11 @@ async def mint_token(
     if user is None:
         raise UserNotFound("User not found")
     token = tokens.mint(
-        user.id, core.secret, core.settings.token_lifetime_seconds, impersonated_by=me.actor.id
+        user.id,
+        core.secret,
+        core.settings.token_lifetime_seconds,
+        generation=user.token_generation,
+        impersonated_by=me.actor.id,
     )
     return await _users_view(request, db, me, 0, {"email": user.email, "token": token})
 

@@ -285,3 +285,21 @@ def _keep_role_and_superuser_in_step(session: Session, *_: object) -> None:
                 obj.role = "admin"
             elif obj.role == "admin":
                 obj.role = "operator"
+
+
+# Changes after which a user's existing tokens, cookies and sockets must stop working.
+REVOKING_USER_FIELDS = ("hashed_password", "role", "is_superuser", "is_active")
+
+
+@event.listens_for(Session, "before_flush")
+def _revoke_tokens_on_credential_change(session: Session, *_: object) -> None:
+    """A changed password, role or active flag raises the user's token generation, whoever
+    writes it (REST, dashboard, CLI), so tokens minted before stop working."""
+    for obj in session.dirty:
+        if not isinstance(obj, User):
+            continue
+        state = inspect(obj)
+        if state.attrs.token_generation.history.has_changes():
+            continue  # revoked explicitly in this flush already
+        if any(state.attrs[name].history.has_changes() for name in REVOKING_USER_FIELDS):
+            obj.token_generation = (obj.token_generation or 0) + 1

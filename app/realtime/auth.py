@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,6 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.services import tokens, users
 
 BEARER = "bearer "
+
+
+@dataclass(frozen=True, slots=True)
+class SocketUser:
+    """Whom a connection authenticated as, and the token generation it connected with."""
+
+    id: uuid.UUID
+    generation: int
 
 
 def token_of(environ: Mapping[str, Any], auth: object) -> str | None:
@@ -34,12 +43,14 @@ async def authenticate(
     secret: str,
     environ: Mapping[str, Any],
     auth: object,
-) -> uuid.UUID | None:
-    """The id of the active user the connection's token names, or None."""
+) -> SocketUser | None:
+    """The active user the connection's token names (its generation current), or None."""
     token = token_of(environ, auth)
-    user_id = tokens.read_subject(token, secret) if token else None
-    if user_id is None:
+    claims = tokens.read(token, secret) if token else None
+    if claims is None:
         return None
     async with sessionmaker() as session:
-        user = await users.get_active(session, user_id)
-    return user.id if user is not None else None
+        user = await users.get_active(session, claims.user_id)
+    if user is None or user.token_generation != claims.generation:
+        return None
+    return SocketUser(user.id, user.token_generation)

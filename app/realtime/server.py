@@ -20,6 +20,7 @@ from app.db.models import Worker
 from app.errors import BadRequest, JobserverError
 from app.realtime.auth import authenticate
 from app.realtime.presence import Presence
+from app.realtime.revocation import SocketRevocation
 from app.services.rooms import validate_room_id
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,10 @@ class Realtime:
         presence: Presence,
         sessionmaker: async_sessionmaker[AsyncSession],
         secret: str,
+        revocation_check_seconds: float = 2.0,
     ) -> None:
         self.sio = sio
+        self.revocation = SocketRevocation(sio, sessionmaker, revocation_check_seconds)
         self.presence = presence
         self._sessionmaker = sessionmaker
         self._secret = secret
@@ -95,22 +98,26 @@ class Realtime:
         if not self.sio.manager_initialized:
             self.sio.manager_initialized = True
             self.sio.manager.initialize()
+        await self.revocation.start()
 
     async def stop(self) -> None:
+        await self.revocation.stop()
         await self.sio.shutdown()
         await self.presence.stop()
 
     # --- connection ------------------------------------------------------------------
     async def connect(self, sid: str, environ: Mapping[str, Any], auth: object = None) -> None:
-        user_id = await authenticate(self._sessionmaker, self._secret, environ, auth)
-        if user_id is None:
+        user = await authenticate(self._sessionmaker, self._secret, environ, auth)
+        if user is None:
             raise socketio.exceptions.ConnectionRefusedError("Unauthorized")
-        await self.sio.save_session(sid, {"user_id": str(user_id)})
-        await self.sio.enter_room(sid, f"user:{user_id}")
+        await self.sio.save_session(sid, {"user_id": str(user.id)})
+        await self.sio.enter_room(sid, f"user:{user.id}")
+        self.revocation.add(sid, user)
         metrics.SOCKETIO_CONNECTIONS.inc()
 
     async def disconnect(self, sid: str, reason: object = None) -> None:
         metrics.SOCKETIO_CONNECTIONS.dec()
+        self.revocation.remove(sid)
         await self.presence.release(sid)
 
     # --- worker rooms (zndraw-joblib client) -------------------------------------------

@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
-from pwdlib.hashers.bcrypt import BcryptHasher
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ROLES, User
 from app.errors import BadRequest, UserNotFound
+from app.services import passwords
 from app.services.actors import Actor
 
 log = logging.getLogger(__name__)
 
-# The same hashers fastapi-users uses: argon2 for new hashes, bcrypt still accepted.
-PASSWORDS = PasswordHash((Argon2Hasher(), BcryptHasher()))
+# Lenient on purpose: self-hosted accounts like admin@localhost must work.
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def is_email(value: str) -> bool:
+    return EMAIL.match(value) is not None
+
+
+def check_email(value: str) -> str:
+    if not is_email(value):
+        raise BadRequest(f"'{value}' is not a valid email address")
+    return value
+
+
+def check_password(password: str, min_length: int) -> str:
+    """The password policy as a domain error (400), for the CLI."""
+    try:
+        passwords.check_policy(password, min_length)
+    except passwords.PasswordPolicyError as exc:
+        raise BadRequest(str(exc)) from None
+    return password
+
+
+def revoke_tokens(user: User) -> None:
+    """End every token, cookie and socket of the user (flushed with the session)."""
+    user.token_generation = (user.token_generation or 0) + 1
 
 
 def hash_password(password: str) -> str:
-    return PASSWORDS.hash(password)
+    """Synchronous hashing, for fixtures and scripts; the server uses passwords.hash_password."""
+    return passwords.hash_now(password)
 
 
 def actor_of(user: User) -> Actor:
@@ -62,7 +86,7 @@ async def create(
         raise BadRequest(f"User '{email}' already exists")
     user = User(
         email=email,
-        hashed_password=hash_password(password),
+        hashed_password=await passwords.hash_password(password),
         role=check_role(role),
         is_active=True,
         is_verified=True,
@@ -87,7 +111,7 @@ async def set_role(session: AsyncSession, email: str, role: str) -> User:
 
 async def set_password(session: AsyncSession, email: str, password: str) -> User:
     user = await require_by_email(session, email)
-    user.hashed_password = hash_password(password)
+    user.hashed_password = await passwords.hash_password(password)
     await session.flush()
     return user
 
@@ -96,17 +120,23 @@ async def set_password(session: AsyncSession, email: str, password: str) -> User
 class AdminBootstrap:
     email: str
     created: bool
-    promoted: bool
+    # An account with that email exists and is no admin: it is left as it is (promoting it
+    # would hand admin to whoever got that email first, with their own password).
+    refused: bool = False
+    # No account yet, but the configured password breaks the policy: nothing created.
+    weak_password: str | None = None
 
 
-async def ensure_admin(session: AsyncSession, email: str, password: str) -> AdminBootstrap:
-    """Create the admin, or promote an existing user; never overwrite a password."""
+async def ensure_admin(
+    session: AsyncSession, email: str, password: str, min_length: int = 1
+) -> AdminBootstrap:
+    """Create the admin when no account has that email; never change an existing one."""
     user = await get_by_email(session, email)
     if user is None:
+        try:
+            passwords.check_policy(password, min_length)
+        except passwords.PasswordPolicyError as exc:
+            return AdminBootstrap(email, created=False, weak_password=str(exc))
         await create(session, email, password, role="admin")
-        return AdminBootstrap(email, created=True, promoted=False)
-    if user.role != "admin":
-        user.role = "admin"
-        await session.flush()
-        return AdminBootstrap(email, created=False, promoted=True)
-    return AdminBootstrap(email, created=False, promoted=False)
+        return AdminBootstrap(email, created=True)
+    return AdminBootstrap(email, created=False, refused=user.role != "admin")

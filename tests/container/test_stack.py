@@ -196,6 +196,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOBSERVER_PUBLISH_ADDRESS": "127.0.0.1",
         "JOBSERVER_PUBLISH_PORT": str(port),
         "JOBSERVER_IMAGE": IMAGE,
+        # Off by default; the test's submitters and workers register themselves.
+        "JOBSERVER_ALLOW_REGISTRATION": "true",
         # With Redis no @internal extension is on by default; the test runs the examples.
         "JOBSERVER_INTERNAL_EXTENSIONS": "app.internal.examples:Echo,app.internal.examples:Sleep",
     }

@@ -145,6 +145,9 @@ async def test_only_admins_see_users_change_roles_and_mint_tokens(sign_in: SignI
         f"/dashboard/users/{viewer_id}/role", data={"role": "operator", "csrf_token": csrf}
     )
     assert changed.status_code == 303
+    # A role change ends the user's session (issue 18); signing in again shows the new role.
+    assert (await viewer.get("/dashboard")).status_code == 303
+    assert (await dashboard_login(viewer, "viewer-1@example.com", PASSWORD)).status_code == 303
     assert "viewer-1@example.com (operator)" in (await viewer.get("/dashboard")).text
     minted = await admin.post(f"/dashboard/users/{viewer_id}/token", data={"csrf_token": csrf})
     token = re.search(r"<textarea readonly rows=\"3\">([^<]+)</textarea>", minted.text)

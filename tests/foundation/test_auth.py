@@ -157,7 +157,9 @@ async def test_users_me_patch_changes_password(
     client: httpx.AsyncClient, user_headers: dict[str, str]
 ) -> None:
     response = await client.patch(
-        "/v1/auth/users/me", json={"password": "a-new-password"}, headers=user_headers
+        "/v1/auth/users/me",
+        json={"password": "a-new-password", "current_password": "password"},
+        headers=user_headers,
     )
     assert response.status_code == 200, response.text
     assert await login(client, "user@example.com", "a-new-password")
@@ -180,7 +182,9 @@ async def test_users_me_patch_to_a_taken_email_is_400(
     client: httpx.AsyncClient, user_headers: dict[str, str], other_headers: dict[str, str]
 ) -> None:
     response = await client.patch(
-        "/v1/auth/users/me", json={"email": "other@example.com"}, headers=user_headers
+        "/v1/auth/users/me",
+        json={"email": "other@example.com", "current_password": "password"},
+        headers=user_headers,
     )
     assert_problem(response, 400, "UPDATE_USER_EMAIL_ALREADY_EXISTS")
 

@@ -17,7 +17,7 @@ from app.db.models import User
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import StartupRefused
 from app.main import create_app
-from app.services import users
+from app.services import passwords, users
 from app.settings import Settings
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PG_URL, make_settings
 from tests.factories import make_user
@@ -73,8 +73,8 @@ async def test_default_admin_is_idempotent_across_restarts(
     assert count == 1
 
 
-async def test_existing_user_is_promoted_and_keeps_its_password(
-    database_url: str, tmp_path: Path
+async def test_existing_non_admin_with_the_admin_email_is_not_promoted(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = make_engine(database_url)
     async with make_sessionmaker(engine)() as session:
@@ -82,12 +82,43 @@ async def test_existing_user_is_promoted_and_keeps_its_password(
         await session.commit()
     await engine.dispose()
     settings = make_settings(database_url, tmp_path, default_admin_password="a-new-password")
-    async with running(settings) as application, client_for(application) as http:
-        assert (await try_login(http, ADMIN_EMAIL, "the-old-password")).status_code == 200
-        assert (await try_login(http, ADMIN_EMAIL, "a-new-password")).status_code == 400
-    promoted = await user_by_email(database_url, ADMIN_EMAIL)
-    assert promoted is not None
-    assert (promoted.role, promoted.is_superuser) == ("admin", True)
+    with caplog.at_level(logging.ERROR, logger="app.bootstrap"):
+        async with running(settings) as application, client_for(application) as http:
+            assert (await try_login(http, ADMIN_EMAIL, "the-old-password")).status_code == 200
+            assert (await try_login(http, ADMIN_EMAIL, "a-new-password")).status_code == 400
+    kept = await user_by_email(database_url, ADMIN_EMAIL)
+    assert kept is not None
+    assert (kept.role, kept.is_superuser) == ("viewer", False)
+    refusals = [r for r in caplog.records if "not promoting" in r.getMessage()]
+    assert len(refusals) == 1
+    assert refusals[0].levelno == logging.ERROR
+
+
+async def test_existing_admin_with_the_admin_email_is_left_alone(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(database_url)
+    async with make_sessionmaker(engine)() as session:
+        await make_user(session, ADMIN_EMAIL, role="admin", password="the-old-password")
+        await session.commit()
+    await engine.dispose()
+    settings = make_settings(database_url, tmp_path, default_admin_password="a-new-password")
+    with caplog.at_level(logging.INFO, logger="app.bootstrap"):
+        async with running(settings) as application, client_for(application) as http:
+            assert (await try_login(http, ADMIN_EMAIL, "the-old-password")).status_code == 200
+    assert "default admin" not in caplog.text
+    assert "not promoting" not in caplog.text
+
+
+async def test_configured_admin_password_below_the_policy_creates_no_admin(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(database_url, tmp_path, default_admin_password="short")
+    with caplog.at_level(logging.ERROR, logger="app.bootstrap"):
+        async with running(settings):
+            pass
+    assert await user_by_email(database_url, ADMIN_EMAIL) is None
+    assert "JOBSERVER_DEFAULT_ADMIN_PASSWORD is refused" in caplog.text
 
 
 async def test_admin_email_without_password_is_skipped_with_a_warning(
@@ -228,7 +259,7 @@ async def test_embedded_processes_starting_together_create_one_admin_and_one_pas
     admin = await user_by_email(database_url, EMBEDDED_ADMIN_EMAIL)
     assert admin is not None
     password = (tmp_path / ADMIN_PASSWORD_FILE).read_text().strip()
-    assert users.PASSWORDS.verify(password, admin.hashed_password)
+    assert passwords.PASSWORDS.verify(password, admin.hashed_password)
 
 
 async def test_processes_starting_together_share_one_generated_secret(tmp_path: Path) -> None:

@@ -90,29 +90,38 @@ async def test_users_create_list_set_role_set_password(
     cli_env: dict[str, str], client: httpx.AsyncClient
 ) -> None:
     created = await run(
-        cli_env, "users", "create", "cli@example.com", "--password", "pw-one", "--role", "viewer"
+        cli_env,
+        "users",
+        "create",
+        "cli@example.com",
+        "--password",
+        "password-one",
+        "--role",
+        "viewer",
     )
     assert created.exit_code == 0, created.output
     listed = await run(cli_env, "users", "list")
     assert "cli@example.com\tviewer\tactive" in listed.output.splitlines()
     assert (await run(cli_env, "users", "set-role", "cli@example.com", "admin")).exit_code == 0
-    changed = await run(cli_env, "users", "set-password", "cli@example.com", "--password", "pw-two")
+    changed = await run(
+        cli_env, "users", "set-password", "cli@example.com", "--password", "password-two"
+    )
     assert changed.exit_code == 0, changed.output
-    token = await login(client, "cli@example.com", "pw-two")
+    token = await login(client, "cli@example.com", "password-two")
     me = (await client.get("/v1/auth/users/me", headers=bearer(token))).json()
     assert (me["role"], me["is_superuser"]) == ("admin", True)
 
 
 async def test_users_create_rejects_an_unknown_role(cli_env: dict[str, str]) -> None:
     result = await run(
-        cli_env, "users", "create", "x@example.com", "--password", "pw", "--role", "boss"
+        cli_env, "users", "create", "x@example.com", "--password", "password-x", "--role", "boss"
     )
     assert result.exit_code == 1
     assert "error:" in result.output
 
 
 async def test_users_create_rejects_a_duplicate(cli_env: dict[str, str]) -> None:
-    args = ("users", "create", "dup@example.com", "--password", "pw")
+    args = ("users", "create", "dup@example.com", "--password", "password-dup")
     assert (await run(cli_env, *args)).exit_code == 0
     again = await run(cli_env, *args)
     assert again.exit_code == 1
@@ -125,6 +134,51 @@ async def test_set_role_of_an_unknown_user_fails(cli_env: dict[str, str]) -> Non
     assert "not found" in result.output
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "create", "notanemail", "--password", "a-long-password"),
+        ("users", "create", "short@example.com", "--password", "x"),
+    ],
+    ids=["bad-email", "short-password"],
+)
+async def test_users_create_refuses_a_bad_email_or_a_short_password(
+    cli_env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    result = await run(cli_env, *args)
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error:"), result.output
+    assert "Traceback" not in result.output
+    listed = await run(cli_env, "users", "list")
+    assert args[2] not in listed.output
+
+
+async def test_users_set_password_refuses_a_short_password(cli_env: dict[str, str]) -> None:
+    args = ("users", "create", "p@example.com", "--password", "a-long-password")
+    assert (await run(cli_env, *args)).exit_code == 0
+    result = await run(cli_env, "users", "set-password", "p@example.com", "--password", "x")
+    assert result.exit_code == 1
+    assert "at least 10 characters" in result.output
+
+
+async def test_users_set_password_and_set_role_end_existing_tokens(
+    cli_env: dict[str, str], client: httpx.AsyncClient
+) -> None:
+    args = ("users", "create", "t@example.com", "--password", "a-long-password")
+    assert (await run(cli_env, *args)).exit_code == 0
+    for change in (
+        ("users", "set-password", "t@example.com", "--password", "another-password"),
+        ("users", "set-role", "t@example.com", "viewer"),
+    ):
+        minted = await run(cli_env, "token", "t@example.com")
+        token = minted.stdout.strip()
+        assert (await client.get("/v1/auth/users/me", headers=bearer(token))).status_code == 200
+        assert (await run(cli_env, *change)).exit_code == 0
+        assert (await client.get("/v1/auth/users/me", headers=bearer(token))).status_code == 401
+
+
 # --- token ------------------------------------------------------------------
 
 
@@ -132,7 +186,7 @@ async def test_token_mints_a_jwt_that_works_against_the_app(
     cli_env: dict[str, str], client: httpx.AsyncClient
 ) -> None:
     assert (
-        await run(cli_env, "users", "create", "worker@example.com", "--password", "pw")
+        await run(cli_env, "users", "create", "worker@example.com", "--password", "password-w")
     ).exit_code == 0
     result = await run(cli_env, "token", "worker@example.com", "--lifetime", "120")
     assert result.exit_code == 0, result.output
@@ -144,6 +198,18 @@ async def test_token_mints_a_jwt_that_works_against_the_app(
     assert me.json()["email"] == "worker@example.com"
     workers = await client.post("/v1/joblib/workers", headers=bearer(token))
     assert workers.status_code == 201
+
+
+@pytest.mark.parametrize("lifetime", ["-5", "0", "2592001"])
+async def test_token_lifetime_must_be_positive_and_at_most_the_maximum(
+    cli_env: dict[str, str], lifetime: str
+) -> None:
+    args = ("users", "create", "l@example.com", "--password", "a-long-password")
+    assert (await run(cli_env, *args)).exit_code == 0
+    result = await run(cli_env, "token", "l@example.com", "--lifetime", lifetime)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "error: Token lifetime" in result.output
 
 
 async def test_token_for_an_unknown_user_fails(cli_env: dict[str, str]) -> None:
