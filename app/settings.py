@@ -94,9 +94,10 @@ class Settings(BaseSettings):
     )
     # --- @internal jobs ------------------------------------------------------
     internal_extensions: str | None = Field(
-        None,
-        description="Comma-separated pkg.module:Class of server-side extensions; "
-        "unset = the examples (Echo, Sleep) when there is no Redis, none otherwise",
+        None, description="Comma-separated pkg.module:Class of server-side extensions"
+    )
+    example_extensions: bool = Field(
+        False, description="Also run the example @internal extensions (Echo, Sleep)"
     )
     broker_url: str | None = Field(
         None,

@@ -196,8 +196,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOBSERVER_PUBLISH_ADDRESS": "127.0.0.1",
         "JOBSERVER_PUBLISH_PORT": str(port),
         "JOBSERVER_IMAGE": IMAGE,
-        # With Redis no @internal extension is on by default; the test runs the examples.
-        "JOBSERVER_INTERNAL_EXTENSIONS": "app.internal.examples:Echo,app.internal.examples:Sleep",
+        # No @internal extension is on by default; the test opts in to the examples.
+        "JOBSERVER_EXAMPLE_EXTENSIONS": "true",
     }
     write_env(directory / ".env.example", directory / ".env", dotenv)
     placeholders = [
