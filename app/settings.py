@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     example_extensions: bool = Field(
         False, description="Also run the example @internal extensions (Echo, Sleep)"
     )
+    internal_threads: int = Field(
+        4, ge=1, description="Threads that run @internal extensions, per process"
+    )
     broker_url: str | None = Field(
         None,
         description="taskiq broker of @internal jobs: memory://, redis://, amqp://, nats://, "
