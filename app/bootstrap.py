@@ -33,7 +33,7 @@ def _write_private(path: Path, content: str) -> None:
     Written aside, then hard-linked into place: a process starting at the same moment
     sees either no file or the whole file, never an empty secret.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:

@@ -117,9 +117,13 @@ class Settings(BaseSettings):
     )
     # --- @internal jobs ------------------------------------------------------
     internal_extensions: str | None = Field(
-        None,
-        description="Comma-separated pkg.module:Class of server-side extensions; "
-        "unset = the examples (Echo, Sleep) when there is no Redis, none otherwise",
+        None, description="Comma-separated pkg.module:Class of server-side extensions"
+    )
+    example_extensions: bool = Field(
+        False, description="Also run the example @internal extensions (Echo, Sleep)"
+    )
+    internal_threads: int = Field(
+        4, ge=1, description="Threads that run @internal extensions, per process"
     )
     broker_url: str | None = Field(
         None,

@@ -1,4 +1,5 @@
-"""One log line and one duration sample per HTTP request, and the X-Request-ID header.
+"""One log line and one duration sample per HTTP request, the X-Request-ID header and the
+security headers (api/security_headers.py).
 
 Pure ASGI so that streaming answers (SSE, long-polls) pass through untouched. Only the
 path is logged, never the query string: Socket.IO clients may carry a token there."""
@@ -14,6 +15,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import logs, metrics
+from app.api import security_headers
 
 log = logging.getLogger("jobserver.http")
 REQUEST_ID_HEADER = b"x-request-id"
@@ -56,6 +58,7 @@ class RequestLogMiddleware:
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                security_headers.add(headers, scope["path"])
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,13 @@ from app.db.types import (
     sqlite_now_text,
 )
 
+log = logging.getLogger(__name__)
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The files next to a database that SQLite creates with the database file's own mode.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 # Settings.db_orm_pool_size / db_orm_max_overflow; the README's connection budget adds them up.
 ORM_POOL_SIZE = 5
 ORM_MAX_OVERFLOW = 5
@@ -46,7 +56,7 @@ def make_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         return engine
@@ -60,6 +70,21 @@ def make_engine(
         pool_pre_ping=True,
         pool_recycle=1800,
     )
+
+
+def private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite would create it 0644, and tighten one an
+    older start left readable: it holds every payload, result and password hash. SQLite
+    gives the -wal and -shm files the database file's mode, so they follow."""
+    path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    for found in (path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_IMODE(found.stat().st_mode) & ~PRIVATE_FILE:
+                try:
+                    found.chmod(PRIVATE_FILE)
+                except PermissionError:
+                    log.warning("cannot make %s private (mode 0600): not our file", found)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:

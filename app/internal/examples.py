@@ -1,4 +1,4 @@
-"""Two example @internal extensions, enabled by default without Redis: Echo and Sleep."""
+"""Two example @internal extensions, on with JOBSERVER_EXAMPLE_EXTENSIONS=true: Echo and Sleep."""
 
 from __future__ import annotations
 

@@ -5,7 +5,6 @@ Used by the taskiq task of every extension, in the server (embedded) or in `jobs
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import uuid
@@ -16,6 +15,7 @@ from pydantic import BaseModel
 
 from app.errors import InvalidTaskTransition, StaleAttempt, TaskNotFound
 from app.internal.extensions import RunContext, full_name
+from app.internal.threads import ExtensionThreads, ThreadsClosed
 from app.services.actors import Actor
 from app.services.tasks.service import TaskService
 from app.services.tasks.states import TaskStatus
@@ -29,10 +29,25 @@ SYSTEM_ACTOR = Actor(id=uuid.UUID(int=0), role="admin")
 
 
 class Executor:
-    def __init__(self, tasks: TaskService) -> None:
+    def __init__(self, tasks: TaskService, threads: ExtensionThreads) -> None:
         self.tasks = tasks
+        self.threads = threads
 
     async def run(
+        self, cls: type[BaseModel], task_id: uuid.UUID, room_id: str, payload: dict[str, Any]
+    ) -> None:
+        """Run the extension once a thread is free (a coroutine `run` needs none)."""
+        if inspect.iscoroutinefunction(getattr(cls, "run", None)):
+            await self._run(cls, task_id, room_id, payload)
+            return
+        try:
+            async with self.threads.slot():
+                await self._run(cls, task_id, room_id, payload)
+        except ThreadsClosed:
+            # Still `claimed`: the leader's repair pass sends it again after the restart.
+            log.info("internal task %s not started: the process is stopping", task_id)
+
+    async def _run(
         self, cls: type[BaseModel], task_id: uuid.UUID, room_id: str, payload: dict[str, Any]
     ) -> None:
         """Run the extension unless the task already left `claimed`: a message delivered
@@ -49,13 +64,14 @@ class Executor:
             return
         await self._move(task_id, TaskStatus.COMPLETED, result=_storable(returned))
 
-    @staticmethod
-    async def _call(cls: type[BaseModel], payload: dict[str, Any], context: RunContext) -> Any:
+    async def _call(
+        self, cls: type[BaseModel], payload: dict[str, Any], context: RunContext
+    ) -> Any:
         extension: Any = cls(**payload)
         if inspect.iscoroutinefunction(extension.run):
             return await extension.run(context)
         # Extensions are plain blocking code; keep the event loop (and the server) free.
-        return await asyncio.to_thread(extension.run, context)
+        return await self.threads.run(lambda: extension.run(context))
 
     async def _move(
         self,

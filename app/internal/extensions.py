@@ -51,9 +51,11 @@ def full_name(cls: type[BaseModel]) -> str:
 
 
 def configured_paths(settings: Settings) -> list[str]:
-    if settings.internal_extensions is None:
-        return list(EXAMPLES) if settings.redis_url is None else []
-    return [part.strip() for part in settings.internal_extensions.split(",") if part.strip()]
+    """Nothing runs on the server's side unless asked for: the examples (a blocking Sleep
+    anyone may submit) only with JOBSERVER_EXAMPLE_EXTENSIONS."""
+    listed = settings.internal_extensions or ""
+    paths = [part.strip() for part in listed.split(",") if part.strip()]
+    return [*paths, *EXAMPLES] if settings.example_extensions else paths
 
 
 def _import(path: str) -> object:

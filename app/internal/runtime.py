@@ -18,6 +18,7 @@ from app.internal import extensions as extension_loader
 from app.internal.dispatch import Dispatcher
 from app.internal.executor import Executor
 from app.internal.registration import sync_jobs
+from app.internal.threads import ExtensionThreads
 from app.realtime.publisher import Publisher
 from app.services.tasks.service import TaskService
 from app.settings import Settings
@@ -31,6 +32,7 @@ class InternalJobs:
     extensions: list[type[BaseModel]]
     broker: AsyncBroker
     handles: brokers.TaskHandles
+    threads: ExtensionThreads
 
     @property
     def names(self) -> frozenset[str]:
@@ -42,8 +44,9 @@ def build(settings: Settings, tasks: TaskService) -> InternalJobs:
     broker_urls.check_workable(settings.effective_broker_url, settings.redis_url)
     extensions = extension_loader.load(settings)
     broker = brokers.make_broker(settings.effective_broker_url)
-    handles = brokers.register(broker, extensions, Executor(tasks))
-    return InternalJobs(extensions, broker, handles)
+    threads = ExtensionThreads(settings.internal_threads)
+    handles = brokers.register(broker, extensions, Executor(tasks, threads))
+    return InternalJobs(extensions, broker, handles, threads)
 
 
 @asynccontextmanager
@@ -64,9 +67,16 @@ async def serving(
         yield dispatcher
     finally:
         publisher.dispatcher = None
-        if isinstance(internal.broker, InMemoryBroker):
-            # In-process tasks get a moment to finish; one still running after that stays
-            # `running` until the stuck-task rule fails it.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(internal.broker.wait_all(), DRAIN_SECONDS)
-        await internal.broker.shutdown()
+        # No extension starts from now on; a task still waiting for a thread stays
+        # `claimed` for the leader to send again.
+        internal.threads.close()
+        try:
+            if isinstance(internal.broker, InMemoryBroker):
+                # In-process tasks get a moment to finish; one still running after that
+                # stays `running` until the stuck-task rule fails it.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(internal.broker.wait_all(), DRAIN_SECONDS)
+            await internal.broker.shutdown()
+        finally:
+            # Also when this step is cut off by the shutdown budget (app/lifecycle.py).
+            internal.threads.shutdown()

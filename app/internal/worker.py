@@ -58,6 +58,7 @@ def broker_from_env() -> AsyncBroker:
         await fanout.start(listen=False)
 
     async def close(_: TaskiqState) -> None:
+        internal.threads.shutdown()
         await fanout.stop()
         await store.close()
         await redis.aclose()

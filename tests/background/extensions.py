@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections import Counter as Tally
@@ -62,4 +63,18 @@ class Mark(Extension):
         time.sleep(0.3)
         with open(self.path, "a") as log:
             log.write(f"{vis.task_id}\n")
+        return None
+
+
+class Blocker(Extension):
+    """Holds its thread until the test sets `release`: long blocking work, made short."""
+
+    category: ClassVar[str] = "analysis"
+    started: ClassVar[list[uuid.UUID]] = []
+    release: ClassVar[threading.Event] = threading.Event()
+
+    def run(self, vis: Any, **kwargs: Any) -> Any:
+        Blocker.started.append(vis.task_id)
+        # Bounded, so a failing test cannot leave a thread behind for the rest of the run.
+        Blocker.release.wait(timeout=30)
         return None

@@ -17,12 +17,29 @@ def names(settings: Settings) -> set[str]:
     return {extensions.full_name(cls) for cls in extensions.load(settings)}
 
 
-def test_examples_are_enabled_by_default_without_redis() -> None:
-    assert names(settings_with()) == {"@internal:modifiers:Echo", "@internal:modifiers:Sleep"}
+EXAMPLES = {"@internal:modifiers:Echo", "@internal:modifiers:Sleep"}
 
 
-def test_no_default_extensions_with_redis() -> None:
+def test_no_extensions_by_default_without_redis() -> None:
+    assert names(settings_with()) == set()
+
+
+def test_no_extensions_by_default_with_redis() -> None:
     assert names(settings_with(redis_url="redis://127.0.0.1:6379/15")) == set()
+
+
+@pytest.mark.parametrize("redis_url", [None, "redis://127.0.0.1:6379/15"])
+def test_examples_are_loaded_when_opted_in(redis_url: str | None) -> None:
+    assert names(settings_with(example_extensions=True, redis_url=redis_url)) == EXAMPLES
+
+
+def test_examples_come_on_top_of_the_configured_extensions() -> None:
+    loaded = names(
+        settings_with(
+            example_extensions=True, internal_extensions="tests.background.extensions:Measure"
+        )
+    )
+    assert loaded == EXAMPLES | {"@internal:analysis:Measure"}
 
 
 def test_zndraw_joblib_extension_is_accepted_with_its_enum_category() -> None:

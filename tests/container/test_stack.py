@@ -198,8 +198,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "JOBSERVER_IMAGE": IMAGE,
         # Off by default; the test's submitters and workers register themselves.
         "JOBSERVER_ALLOW_REGISTRATION": "true",
-        # With Redis no @internal extension is on by default; the test runs the examples.
-        "JOBSERVER_INTERNAL_EXTENSIONS": "app.internal.examples:Echo,app.internal.examples:Sleep",
+        # No @internal extension is on by default; the test opts in to the examples.
+        "JOBSERVER_EXAMPLE_EXTENSIONS": "true",
     }
     write_env(directory / ".env.example", directory / ".env", dotenv)
     placeholders = [

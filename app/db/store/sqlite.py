@@ -15,8 +15,10 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
+from app.db.session import private_sqlite_file
 from app.db.store import sqlite_sql as sql
 from app.db.store.sqlite_codec import (
     BUSY_TIMEOUT_MS,
@@ -72,6 +74,8 @@ class SqliteTaskStore:
         self._executor.shutdown(wait=False)
 
     def _open(self) -> None:
+        if self._path != ":memory:":
+            private_sqlite_file(Path(self._path))
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
