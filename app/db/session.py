@@ -77,7 +77,11 @@ def private_sqlite_file(path: Path) -> None:
     older start left readable: it holds every payload, result and password hash. SQLite
     gives the -wal and -shm files the database file's mode, so they follow."""
     path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE))
+    # Never open (and close) a database file that exists: closing any descriptor of it
+    # drops the POSIX locks this process's SQLite connections hold on it (see SQLite's
+    # "How To Corrupt" notes), and the server opens the file from two places.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     for found in (path, *(path.with_name(path.name + side) for side in SQLITE_SIDE_FILES)):
         with contextlib.suppress(FileNotFoundError):
             if stat.S_IMODE(found.stat().st_mode) & ~PRIVATE_FILE:
