@@ -16,6 +16,7 @@ from app.errors import PayloadTooLarge
 
 CONTENT_LENGTH = b"content-length"
 PROVIDER_RESULTS = ("/v1/joblib/providers/", "/results")
+BODILESS = frozenset({"GET", "HEAD"})
 
 
 class BodyTooLarge(PayloadTooLarge, HTTPException):  # type: ignore[misc]  # both: see below
@@ -68,6 +69,9 @@ class BodyLimitMiddleware:
             if declared > limit:
                 await _refuse(send, _too_large(limit, what))
                 return
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] in BODILESS:  # no route of theirs reads a body: no counting
             await self.app(scope, receive, send)
             return
         seen = 0
