@@ -23,6 +23,8 @@ _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
 @dataclass(frozen=True)
 class JsonLimits:
+    """The JOBSERVER_MAX_* settings of what a client stores (Settings.json_limits)."""
+
     payload_bytes: int = MIB
     result_bytes: int = MIB
     error_bytes: int = 64 * KIB
@@ -36,6 +38,7 @@ class JsonLimits:
         return encode(value, "result", self.result_bytes, self.depth)
 
     def schema(self, value: Any) -> None:
+        # A schema is no bigger than a payload has reason to be.
         encode(value, "schema", self.payload_bytes, self.depth)
 
     def error(self, text: str | None) -> None:
