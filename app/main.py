@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app import background, bootstrap, redis_client
 from app.api import auth, health, jobs, problems, stats, task_actions, tasks, workers
+from app.api.body_limit import BodyLimitMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.providers import router as providers_router
 from app.api.request_log import RequestLogMiddleware
@@ -68,7 +69,11 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     sessionmaker = make_sessionmaker(engine, info={"actor_cache": actor_cache})
     store = make_store(settings.effective_database_url, settings.db_pool_size)
     task_service = TaskService(
-        store, publisher, settings.retry_policy, settings.claim_lease_seconds
+        store,
+        publisher,
+        settings.retry_policy,
+        settings.claim_lease_seconds,
+        limits=settings.json_limits,
     )
     lifecycle = Lifecycle()
     presence = Presence(task_service, settings.disconnect_grace_seconds, lifecycle, redis)
@@ -160,7 +165,12 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     app.include_router(metrics_router)
     dashboard_routes.include(app)
     app.mount("/socket.io", realtime_server.asgi_app(sio))
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_provider_result_bytes=settings.max_provider_result_bytes,
+    )
+    app.add_middleware(RequestLogMiddleware)  # outermost: it logs the limit's 413s too
     return app
 
 

@@ -75,6 +75,33 @@ def http_duration(method: str, route: str, status: int) -> Any:
     return _child(HTTP_DURATION, method, route, str(status))
 
 
+# Rooms are many (ZnDraw opens one per session) and any operator names jobs, so a label
+# per full job name would grow without end. The `job` label is the job without its room
+# (`modifiers:Echo`; @global and @internal jobs, few and registered by admins, keep
+# theirs), and a process keeps at most MAX_JOB_LABELS of them: later ones count as OTHER_JOB.
+MAX_JOB_LABELS = 200
+OTHER_JOB = "other"
+
+
+class JobLabels:
+    def __init__(self, cap: int = MAX_JOB_LABELS) -> None:
+        self.cap = cap
+        self.known: set[str] = set()
+
+    def __call__(self, full_name: str) -> str:
+        room, _, rest = full_name.partition(":")
+        label = full_name if room.startswith("@") or not rest else rest
+        if label in self.known:
+            return label
+        if len(self.known) >= self.cap:
+            return OTHER_JOB
+        self.known.add(label)
+        return label
+
+
+JOB_LABELS = JobLabels()
+
+
 SOCKETIO_CONNECTIONS = Gauge(
     "jobserver_socketio_connections",
     "Open Socket.IO connections",
@@ -101,7 +128,7 @@ def observe(events: Iterable[Event]) -> None:
     for event in events:
         if not isinstance(event, TaskChanged):
             continue
-        job = event.job_name
+        job = JOB_LABELS(event.job_name)
         if event.status == "pending":
             _child(TASKS_RETRIED if event.attempt > 1 else TASKS_SUBMITTED, job).inc()
         elif event.status in _BY_STATUS:
@@ -170,7 +197,11 @@ class ScrapeCache:
                 .select_from(Worker)
                 .where(Worker.last_heartbeat >= utcnow_plus(-self.worker_timeout_seconds))
             )
-        depth = [(job, status, int(count)) for job, status, count in rows.all()]
+        folded: dict[tuple[str, str], int] = {}
+        for job, status, count in rows.all():
+            key = (JOB_LABELS(job), status)
+            folded[key] = folded.get(key, 0) + int(count)
+        depth = [(job, status, count) for (job, status), count in folded.items()]
         return QueueSnapshot(depth, int(live or 0), time.monotonic())
 
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.services.json_limits import JsonLimits
 from app.services.tasks.retry import RetryPolicy
 
 ENV_PREFIX = "JOBSERVER_"
@@ -159,6 +160,25 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         10, ge=1, description="PostgreSQL connections of the task store, per server process"
     )
+    # --- limits of what a request may carry (larger: 413 problem) -------------
+    max_body_bytes: int = Field(
+        2 * 1024 * 1024, ge=1, description="Largest request body, checked before it is parsed"
+    )
+    max_payload_bytes: int = Field(
+        1024 * 1024, ge=1, description="Largest task payload (JSON bytes)"
+    )
+    max_error_bytes: int = Field(
+        64 * 1024, ge=1, description="Largest error text a worker may report (UTF-8 bytes)"
+    )
+    max_provider_result_bytes: int = Field(
+        2 * 1024 * 1024,
+        ge=1,
+        description="Largest provider result upload (it replaces the body limit there)",
+    )
+    max_bulk_items: int = Field(1000, ge=1, description="Most tasks in one bulk submit")
+    max_json_depth: int = Field(
+        64, ge=1, le=250, description="Deepest nesting of a payload, result or schema (else 422)"
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(
@@ -227,6 +247,16 @@ class Settings(BaseSettings):
     @property
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(self.retry_backoff_base_seconds, self.retry_backoff_max_seconds)
+
+    @property
+    def json_limits(self) -> JsonLimits:
+        return JsonLimits(
+            payload_bytes=self.max_payload_bytes,
+            result_bytes=self.max_result_bytes,
+            error_bytes=self.max_error_bytes,
+            depth=self.max_json_depth,
+            bulk_items=self.max_bulk_items,
+        )
 
     @property
     def effective_broker_url(self) -> str:

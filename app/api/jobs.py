@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import CurrentActor, PageQuery, Session, Settings, Uow
+from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse
 from app.api.schemas import (
     JobRegisterRequest,
@@ -21,7 +22,7 @@ from app.services.jobs import JobRegistration
 from app.services.tasks import reads
 from app.services.tasks.states import TaskStatus
 
-router = APIRouter(prefix="/v1/joblib", tags=["jobs"])
+router = APIRouter(prefix="/v1/joblib", tags=["jobs"], route_class=StrictJsonRoute)
 
 
 @router.put("/rooms/{room_id}/jobs", status_code=status.HTTP_201_CREATED)
@@ -35,6 +36,7 @@ async def register_job(
 ) -> JobResponse:
     """Register a job type in a room: 201 when created or reactivated, 200 when it
     already exists with the same schema."""
+    settings.json_limits.schema(body.schema_)
     spec = JobRegistration(
         body.category, body.name, body.schema_, body.worker_id, body.timeout_seconds
     )

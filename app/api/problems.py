@@ -59,10 +59,18 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _reason(error: dict[str, Any]) -> str:
+    """The parser's own words for a body that is not JSON (e.g. a lone surrogate)."""
+    if error.get("type") != "json_invalid":
+        return ""
+    return f" ({error.get('ctx', {}).get('error', 'invalid JSON')})"
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     detail = "; ".join(
-        f"{_location(err.get('loc', ()))}: {err.get('msg', '')}" for err in exc.errors()
+        f"{_location(err.get('loc', ()))}: {err.get('msg', '')}{_reason(err)}"
+        for err in exc.errors()
     )
     return _generic(422, detail)
 

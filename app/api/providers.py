@@ -17,13 +17,14 @@ from app.api.deps import (
     Settings,
     Uow,
 )
+from app.api.json_route import StrictJsonRoute
 from app.api.schemas import Paginated, paginated
 from app.api.tasks import prefer_wait
 from app.db.models import Provider
 from app.services import providers
 from app.services.providers import DEFAULT_CONTENT_TYPE, ProviderRegistration, ReadRequest
 
-router = APIRouter(prefix="/v1/joblib", tags=["providers"])
+router = APIRouter(prefix="/v1/joblib", tags=["providers"], route_class=StrictJsonRoute)
 
 
 # The caller is checked without holding a session (api/deps.py), so a long read holds no
@@ -77,6 +78,7 @@ async def register_provider(
 ) -> ProviderResponse:
     """Register a provider in a room: 201 when new, 200 when an existing registration
     (same room, category and name) was updated; its id is kept."""
+    settings.json_limits.schema(body.schema_)
     spec = ProviderRegistration(
         body.category, body.name, body.schema_, body.content_type, body.worker_id
     )

@@ -20,6 +20,8 @@ from app.services.tasks.transitions import MAX_REPORT_BATCH
 from app.services.workers import WorkerSummary as WorkerSummaryView
 
 T = TypeVar("T")
+# The sweeper computes with the timeout; beyond a week a task is better off without one.
+MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
 class Paginated(BaseModel, Generic[T]):
@@ -65,7 +67,10 @@ class JobRegisterRequest(BaseModel):
     )
     worker_id: uuid.UUID | None = None
     timeout_seconds: float | None = Field(
-        None, gt=0, description="Beyond the contract: execution timeout of one task"
+        None,
+        gt=0,
+        le=MAX_JOB_TIMEOUT_SECONDS,
+        description="Beyond the contract: execution timeout of one task (at most 7 days)",
     )
 
 

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 
 from app.api.deps import CallerDep
+from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse
 from app.api.schemas import TaskReleaseRequest, TaskResponse, task_body
 from app.api.submit_options import BulkSubmitIn
 
-router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
+router = APIRouter(prefix="/v1/joblib", tags=["tasks"], route_class=StrictJsonRoute)
 
 
 class BulkSubmitOut(BaseModel):
@@ -51,8 +52,10 @@ async def release_task(task_id: uuid.UUID, body: TaskReleaseRequest, who: Caller
     response_model=BulkSubmitOut,
 )
 async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: CallerDep) -> Response:
-    """Submit up to 1,000 tasks of one job, all or nothing; the tasks come back in order.
-    Each item takes the fields of a single submit."""
-    submitted = await who.core.tasks.submit(who.actor, room_id, job_name, body.submissions())
+    """Submit many tasks of one job (up to the server's limit, 1,000 by default), all or
+    nothing; the tasks come back in order. Each item takes the fields of a single submit."""
+    tasks = who.core.tasks
+    submissions = body.submissions(tasks.limits.bulk_items)
+    submitted = await tasks.submit(who.actor, room_id, job_name, submissions)
     items = [task_body(view) for view in submitted.views]
     return JsonResponse({"items": items}, status.HTTP_202_ACCEPTED)

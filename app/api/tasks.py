@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response, status
 
 from app.api.deps import CallerDep, CurrentActor, PageQuery, Session
+from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse, problem_body
 from app.api.schemas import (
     Paginated,
@@ -32,15 +33,21 @@ from app.services.tasks.states import TaskStatus
 from app.services.tasks.store import Report
 from app.services.tasks.submit import Submission
 
-router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
+router = APIRouter(prefix="/v1/joblib", tags=["tasks"], route_class=StrictJsonRoute)
 
 PREFER_WAIT = re.compile(r"wait=(\d+)")
+# Longer numbers are beyond every cap (the callers apply theirs), and turning thousands of
+# digits into an int costs time or fails outright.
+MAX_WAIT_DIGITS = 9
 
 
 def prefer_wait(prefer: str | None) -> int | None:
     """The first `wait=<digits>` in a Prefer header (RFC 7240), if any."""
     match = PREFER_WAIT.search(prefer or "")
-    return int(match.group(1)) if match else None
+    if match is None:
+        return None
+    digits = match.group(1).lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_WAIT_DIGITS else 10**MAX_WAIT_DIGITS
 
 
 @router.post(
@@ -111,7 +118,7 @@ async def update_task(task_id: uuid.UUID, body: TaskUpdateRequest, who: CallerDe
     stale-attempt); repeating the current status changes nothing (200), so it may be
     retried safely."""
     core, actor = who.core, who.actor
-    result = transitions.result_json(body.status, body.result, core.settings.max_result_bytes)
+    result = transitions.checked_result(body.status, body.result, body.error, core.tasks.limits)
     view = await core.tasks.report(actor, body.report(task_id, result))
     return JsonResponse(task_body(view))
 
@@ -125,10 +132,10 @@ async def update_tasks(body: TaskReportBatchRequest, who: CallerDep) -> Response
     refused: dict[int, JobserverError] = {}
     for index, item in enumerate(body.items):
         try:
-            result = transitions.result_json(
-                item.status, item.result, core.settings.max_result_bytes
+            result = transitions.checked_result(
+                item.status, item.result, item.error, core.tasks.limits
             )
-        except JobserverError as error:  # a result too large refuses its own item only
+        except JobserverError as error:  # a text over its limit refuses its own item only
             refused[index] = error
             continue
         reports.append(item.report(item.id, result))

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Body, Response, status
 from pydantic import BaseModel
 
 from app.api.deps import CallerDep, CoreDep, CurrentActor, PageQuery, Session, Uow
+from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse
 from app.api.schemas import Paginated, WorkerResponse, WorkerSummary, paginated
 from app.errors import Forbidden, WorkerNotFound
 from app.services import workers
 
-router = APIRouter(prefix="/v1/joblib", tags=["workers"])
+router = APIRouter(prefix="/v1/joblib", tags=["workers"], route_class=StrictJsonRoute)
 
 
 class WorkerCreateIn(BaseModel):

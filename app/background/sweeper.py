@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from app.background.leader import Leader
@@ -69,13 +70,28 @@ async def redispatch_lost(
 
 
 async def run_pass(settings: Settings, tasks: TaskService, publisher: Publisher) -> None:
-    """One sweep; each step commits on its own and publishes its events."""
-    await sweep_stale_workers(tasks, timedelta(seconds=settings.worker_timeout_seconds))
-    await tasks.expire_leases()
-    await tasks.fail_stuck_internal(settings.internal_task_timeout_seconds)
-    await tasks.fail_timed_out(settings.task_timeout_grace_seconds)
-    await redispatch_lost(settings, tasks, publisher)
-    await apply_retention(tasks, settings.retain_finished_seconds)
+    """One sweep; each step commits on its own and publishes its events. A step that fails
+    (a row it cannot handle, a broker that does not answer) is logged and costs only
+    itself: the later steps still run, and it is tried again next pass."""
+    steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        (
+            "sweep_stale_workers",
+            lambda: sweep_stale_workers(tasks, timedelta(seconds=settings.worker_timeout_seconds)),
+        ),
+        ("expire_leases", tasks.expire_leases),
+        (
+            "fail_stuck_internal",
+            lambda: tasks.fail_stuck_internal(settings.internal_task_timeout_seconds),
+        ),
+        ("fail_timed_out", lambda: tasks.fail_timed_out(settings.task_timeout_grace_seconds)),
+        ("redispatch_lost", lambda: redispatch_lost(settings, tasks, publisher)),
+        ("apply_retention", lambda: apply_retention(tasks, settings.retain_finished_seconds)),
+    ]
+    for name, step in steps:
+        try:
+            await step()
+        except Exception:
+            log.exception("sweeper step %s failed; the pass goes on", name)
 
 
 async def run_forever(

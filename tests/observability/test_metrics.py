@@ -10,7 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.metrics import SCRAPE_CACHE_SECONDS
-from tests.beyond.conftest import JOB, Api
+from tests.beyond.conftest import Api
+
+JOB = "modifiers:Echo"  # the `job` label: the job without its room (test_metric_labels.py)
 
 METRICS_TOKEN = "metrics-token-0123456789abcdef"
 

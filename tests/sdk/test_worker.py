@@ -69,6 +69,21 @@ async def test_200_tasks_on_4_workers_run_exactly_once_each(server: Server, room
     assert [EXECUTIONS[f"{tag}:{n}"] for n in range(200)] == [1] * 200
 
 
+async def test_submit_many_over_the_servers_body_limit_is_sent_in_smaller_calls(
+    server: Server, room: str
+) -> None:
+    """1,000 payloads of 3 KB pass the server's 2 MiB body limit (413): the SDK sends the
+    call again in halves, and every task comes back, in order."""
+    names = [f"{n:04d}-" + "x" * 3000 for n in range(1000)]
+    async with (
+        service_for(server, room) as service,
+        workers(server.url, server.token, room, [SayHello]),
+    ):
+        tasks = await service.submit_many([SayHello(who=name) for name in names])
+    assert [task.info.payload["who"] for task in tasks] == names
+    assert len({task.id for task in tasks}) == len(names)
+
+
 async def test_failing_job_retries_up_to_max_attempts_then_job_failed_carries_the_error(
     server: Server, room: str
 ) -> None:

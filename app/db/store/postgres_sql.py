@@ -538,8 +538,10 @@ WITH expired AS (
 """
 
 # Running tasks of jobs with a timeout that started more than timeout + grace ago: their
-# worker is stuck or gone without noticing. The timeout is clamped so that an absurd
-# value cannot overflow the interval and abort the whole pass.
+# worker is stuck or gone without noticing. No float may abort the whole pass: the
+# timeout is capped (1e300 and Infinity would overflow the interval) and one that is not
+# positive counts as none (-1e300 overflows the timestamp); NaN sorts above all numbers
+# in PostgreSQL, so it takes the cap.
 FAIL_TIMED_OUT = _numbered(
     f"""
 WITH held AS (
@@ -547,7 +549,7 @@ WITH held AS (
            'timed out after ' || trim_scale(j.timeout_seconds::numeric)::text
            || ' s (no report from the worker)' AS error
     FROM tasks t JOIN jobs j ON j.id = t.job_id
-    WHERE t.status = 'running' AND NOT t.internal AND j.timeout_seconds IS NOT NULL
+    WHERE t.status = 'running' AND NOT t.internal AND j.timeout_seconds > 0
       AND t.started_at + make_interval(secs => LEAST(j.timeout_seconds, 1e9) + $grace) < now()
     ORDER BY t.seq
     FOR UPDATE OF t SKIP LOCKED

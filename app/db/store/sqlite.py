@@ -11,6 +11,7 @@ sqlite_sql.py. Values are stored as SQLAlchemy stores them (ids as 32 hex digits
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from app.db.store.sqlite_codec import (
 from app.services.actors import Actor
 from app.services.tasks import guard
 from app.services.tasks.guard import Held
-from app.services.tasks.records import Change, TaskRecord, TaskView
+from app.services.tasks.records import COLUMNS, Change, TaskRecord, TaskView
 from app.services.tasks.retry import RetryPolicy
 from app.services.tasks.states import TERMINAL, Cause, TaskStatus
 from app.services.tasks.store import (
@@ -52,8 +53,12 @@ from app.services.tasks.store import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Row = tuple[Any, ...]
 SWEEP_BATCH = 1000
+# A job's timeout is capped so that no value overflows the pass (as in postgres_sql.py).
+MAX_TIMEOUT_SECONDS = 1e9
+_ID = COLUMNS.index("id")
 DISPATCH_BACKOFF_GRACES = 16
 
 
@@ -556,12 +561,37 @@ def _fail_timed_out(db: sqlite3.Connection, grace: float, policy: RetryPolicy) -
     due: list[TaskRecord] = []
     errors: list[str] = []
     for row in db.execute(sql.RUNNING_WITH_TIMEOUT, (time_text(-grace),)).fetchall():
-        task, timeout = record_of(row), min(float(row[-1]), 1e9)
-        assert task.started_at is not None
-        if (now - task.started_at).total_seconds() > timeout + grace:
+        # One unreadable row (a text where a number belongs, a broken time) must not
+        # stop the pass: it is logged and skipped, the rest are judged.
+        try:
+            task, timeout = record_of(row), job_timeout(row[-1])
+            assert task.started_at is not None
+            overdue = timeout is not None and (now - task.started_at).total_seconds() > (
+                timeout + grace
+            )
+        except (ValueError, TypeError, AssertionError) as error:
+            log.warning("timeout pass: skipped task %s, unreadable: %s", row_id(row), error)
+            continue
+        if overdue:
             due.append(task)
             errors.append(f"timed out after {timeout:g} s (no report from the worker)")
     return _lose(db, due, errors, policy)
+
+
+def row_id(row: Sequence[Any]) -> str:
+    try:
+        return uuid_text(row[_ID])
+    except (ValueError, TypeError):
+        return repr(row[_ID])
+
+
+def job_timeout(value: Any) -> float | None:
+    """A job's timeout as the pass uses it: capped (as PostgreSQL's statement caps it),
+    none when it is not a positive number. Raises on a value that is no number at all."""
+    timeout = float(value)
+    if not timeout > 0:  # also NaN
+        return None
+    return min(timeout, MAX_TIMEOUT_SECONDS)
 
 
 def _fail_stuck_internal(db: sqlite3.Connection, older_than: float, error: str) -> list[Change]:

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
+from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
 from app.services.tasks import claim as claims
 from app.services.tasks import submit as submits
 from app.services.tasks import transitions
@@ -39,6 +40,7 @@ class TaskService:
     policy: RetryPolicy
     lease_seconds: float
     internal_jobs: Container[str] = frozenset()
+    limits: JsonLimits = DEFAULT_LIMITS
 
     async def _published(self, events: Sequence[Event]) -> None:
         if events:
@@ -48,7 +50,7 @@ class TaskService:
         self, actor: Actor, room_id: str, job_name: str, submissions: Sequence[Submission]
     ) -> Submitted:
         submitted = await submits.submit(
-            self.store, actor, room_id, job_name, submissions, self.internal_jobs
+            self.store, actor, room_id, job_name, submissions, self.internal_jobs, self.limits
         )
         await self._published(submitted.events)
         return submitted

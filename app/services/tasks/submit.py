@@ -12,17 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from app.errors import InternalJobNotConfigured, JobNotFound
 from app.services.actors import Actor
 from app.services.events import Event
+from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
 from app.services.rooms import parse_full_name, validate_room_id
 from app.services.tasks import events
 from app.services.tasks.records import Change, TaskView
 from app.services.tasks.store import NewTask, Target, TaskStore
-
-MAX_BULK = 1000
 
 
 @dataclass(frozen=True)
@@ -41,11 +38,11 @@ class Submission:
     payload: dict[str, Any] = field(default_factory=dict)
     options: TaskOptions = field(default_factory=TaskOptions)
 
-    def new_task(self) -> NewTask:
+    def new_task(self, limits: JsonLimits) -> NewTask:
         o = self.options
         return NewTask(
             id=str(uuid.uuid4()),
-            payload=orjson.dumps(self.payload).decode(),
+            payload=limits.payload(self.payload).decode(),
             priority=o.priority,
             run_at=o.run_at,
             delay_seconds=o.delay_seconds,
@@ -71,6 +68,7 @@ async def submit(
     job_name: str,
     submissions: Sequence[Submission],
     internal_jobs: Container[str],
+    limits: JsonLimits = DEFAULT_LIMITS,
 ) -> Submitted:
     """Queue every submission or none. An @internal task is stored `claimed` (no worker)
     so that a broker message lost after commit is re-sent by the leader, never lost."""
@@ -80,7 +78,7 @@ async def submit(
     actor.require_writer()
     runnable = [job_name] if job_name in internal_jobs else []
     target = Target(job_name, room_id, str(actor.id), runnable)
-    inserted = await store.submit(target, [s.new_task() for s in submissions])
+    inserted = await store.submit(target, [s.new_task(limits) for s in submissions])
     job = inserted.job
     if job is None or job.deleted:
         raise JobNotFound(f"Job '{job_name}' not found")

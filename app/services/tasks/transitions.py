@@ -12,20 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from app.errors import (
     Forbidden,
     InvalidTaskTransition,
     JobNotFound,
     JobserverError,
-    PayloadTooLarge,
     StaleAttempt,
     TaskNotFound,
     UnprocessableContent,
 )
 from app.services.actors import Actor
 from app.services.events import Event, JobsInvalidate, ProvidersInvalidate
+from app.services.json_limits import JsonLimits
 from app.services.tasks import events
 from app.services.tasks.records import RawJson, TaskView
 from app.services.tasks.retry import RetryPolicy
@@ -53,16 +51,17 @@ class Outcome:
     problem: JobserverError | None
 
 
-def result_json(status: TaskStatus, result: Any, max_bytes: int) -> RawJson | None:
-    """A result rides only on `completed` and stays within `max_bytes` of JSON."""
+def checked_result(
+    status: TaskStatus, result: Any, error: str | None, limits: JsonLimits
+) -> RawJson | None:
+    """A report's texts within the limits: the error's size, and a result that rides only
+    on `completed`, within its size and depth. Returns the result as JSON."""
+    limits.error(error)
     if result is None:
         return None
     if status != TaskStatus.COMPLETED:
         raise UnprocessableContent("result is accepted only with status 'completed'")
-    encoded = orjson.dumps(result)
-    if len(encoded) > max_bytes:
-        raise PayloadTooLarge(f"Result is {len(encoded)} bytes; the limit is {max_bytes}")
-    return encoded.decode()
+    return limits.result(result).decode()
 
 
 def explain(judged: Judged, task_id: str, wanted: str, action: str = "update") -> JobserverError:

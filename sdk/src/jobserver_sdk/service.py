@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from jobserver_sdk.client import Client
-from jobserver_sdk.errors import JobCancelled, JobFailed, ResultTimeout
+from jobserver_sdk.errors import ApiError, JobCancelled, JobFailed, ResultTimeout
 from jobserver_sdk.job import Job
 
 JOBLIB = "/v1/joblib"
@@ -209,8 +209,9 @@ class JobService:
         delay: float | timedelta | None = None,
         priority: int | None = None,
     ) -> list[Task]:
-        """Queue many tasks through the bulk endpoint (all or nothing per 1,000, in order).
-        Jobs of several classes are sent as one bulk call per class."""
+        """Queue many tasks through the bulk endpoint (all or nothing per call of up to
+        1,000, in order). Jobs of several classes are sent as one bulk call per class; a
+        call larger than the server accepts (413, nothing stored) is sent again in halves."""
         by_class: dict[type[Job], list[int]] = {}
         for index, job in enumerate(jobs):
             by_class.setdefault(type(job), []).append(index)
@@ -220,10 +221,19 @@ class JobService:
             for start in range(0, len(indexes), BULK_MAX):
                 chunk = indexes[start : start + BULK_MAX]
                 items = [self._item(jobs[i], delay, priority, None) for i in chunk]
-                body = await self.client.request("POST", path, json={"items": items})
-                for i, raw in zip(chunk, body["items"], strict=True):
+                for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
+
+    async def _bulk(self, path: str, items: list[dict[str, Any]]) -> list[Any]:
+        try:
+            body = await self.client.request("POST", path, json={"items": items})
+        except ApiError as error:
+            if error.status != 413 or len(items) == 1:
+                raise
+            half = len(items) // 2
+            return await self._bulk(path, items[:half]) + await self._bulk(path, items[half:])
+        return list(body["items"])
 
     def task(self, task_id: uuid.UUID | str) -> Task:
         """A handle on an existing task by id (call `refresh()` to load it)."""
