@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(
         10, ge=1, description="PostgreSQL connections of the task store, per server process"
     )
+    task_read_scope: Literal["all", "own"] = Field(
+        "all",
+        description="Who reads a task: `all` (the contract) or `own` (operators read only "
+        "tasks they submitted or their workers hold; admins and viewers read all)",
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(

@@ -14,6 +14,7 @@ from app.api.deps import CallerDep
 from app.api.responses import JsonResponse
 from app.api.schemas import TaskReleaseRequest, TaskResponse, task_body
 from app.api.submit_options import BulkSubmitIn
+from app.services.tasks import scope
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"])
 
@@ -54,5 +55,7 @@ async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: Call
     """Submit up to 1,000 tasks of one job, all or nothing; the tasks come back in order.
     Each item takes the fields of a single submit."""
     submitted = await who.core.tasks.submit(who.actor, room_id, job_name, body.submissions())
+    readable_by = scope.limited_to(who.actor, who.core.settings.task_read_scope)
+    await scope.check_matched(who.core.store, readable_by, submitted.views, submitted.created)
     items = [task_body(view) for view in submitted.views]
     return JsonResponse({"items": items}, status.HTTP_202_ACCEPTED)
