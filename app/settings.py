@@ -179,6 +179,11 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         64, ge=1, le=250, description="Deepest nesting of a payload, result or schema (else 422)"
     )
+    task_read_scope: Literal["all", "own"] = Field(
+        "all",
+        description="Who reads a task: `all` (the contract) or `own` (operators read only "
+        "tasks they submitted or their workers hold; admins and viewers read all)",
+    )
 
     # --- the joblib contract (also read as ZNDRAW_JOBLIB_<NAME>) -------------
     allowed_categories: list[str] = contract(

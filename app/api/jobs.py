@@ -19,7 +19,7 @@ from app.api.schemas import (
 )
 from app.services import jobs, workers
 from app.services.jobs import JobRegistration
-from app.services.tasks import reads
+from app.services.tasks import reads, scope
 from app.services.tasks.states import TaskStatus
 
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"], route_class=StrictJsonRoute)
@@ -70,12 +70,15 @@ async def list_job_tasks(
     room_id: str,
     job_name: str,
     session: Session,
-    _: CurrentActor,
+    actor: CurrentActor,
+    settings: Settings,
     page: PageQuery,
     status: TaskStatus | None = None,
 ) -> Response:
-    """Tasks of one job submitted to this room, newest first."""
-    found = await reads.list_for_job(session, room_id, job_name, status, page)
+    """Tasks of one job submitted to this room, newest first (with
+    `TASK_READ_SCOPE=own`, an operator's own only)."""
+    readable_by = scope.limited_to(actor, settings.task_read_scope)
+    found = await reads.list_for_job(session, room_id, job_name, status, page, readable_by)
     return JsonResponse(task_page(found))
 
 

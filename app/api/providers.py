@@ -114,7 +114,7 @@ async def read_provider(
     provider_name: str,
     request: Request,
     core: CoreDep,
-    _: SessionlessActor,
+    actor: SessionlessActor,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Read from a provider; the query string is the read's parameters. Answers from the
@@ -123,17 +123,21 @@ async def read_provider(
     settings = core.settings
     provider = await providers.resolve_for_read(core.store, room_id, provider_name)
     read = ReadRequest.of(provider, dict(request.query_params))
-    found = await providers.lookup(core.results, read, settings.provider_inflight_ttl_seconds)
+    found = await providers.lookup(
+        core.results, read, settings.provider_inflight_ttl_seconds, actor
+    )
+    media_type, headers = providers.delivery(read.content_type)
     if found.cached is not None:
-        return Response(found.cached, media_type=read.content_type)
+        return Response(found.cached, media_type=media_type, headers=headers)
     await core.publisher.publish(found.events)
     wait = prefer_wait(prefer)
     timeout = providers.read_timeout(
         wait, settings.provider_long_poll_default_seconds, settings.provider_long_poll_max_seconds
     )
     data = await providers.await_result(core.results, read, timeout, provider_name, core.lifecycle)
-    headers = {"Preference-Applied": f"wait={timeout}"} if wait is not None else None
-    return Response(data, media_type=read.content_type, headers=headers)
+    if wait is not None:
+        headers["Preference-Applied"] = f"wait={timeout}"
+    return Response(data, media_type=media_type, headers=headers)
 
 
 @router.post("/providers/{provider_id}/results", status_code=status.HTTP_204_NO_CONTENT)

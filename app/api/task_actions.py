@@ -15,6 +15,7 @@ from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse
 from app.api.schemas import TaskReleaseRequest, TaskResponse, task_body
 from app.api.submit_options import BulkSubmitIn
+from app.services.tasks import scope
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"], route_class=StrictJsonRoute)
 
@@ -57,5 +58,7 @@ async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: Call
     tasks = who.core.tasks
     submissions = body.submissions(tasks.limits.bulk_items)
     submitted = await tasks.submit(who.actor, room_id, job_name, submissions)
+    readable_by = scope.limited_to(who.actor, who.core.settings.task_read_scope)
+    await scope.check_matched(who.core.store, readable_by, submitted.views, submitted.created)
     items = [task_body(view) for view in submitted.views]
     return JsonResponse({"items": items}, status.HTTP_202_ACCEPTED)

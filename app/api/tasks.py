@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response, status
 
-from app.api.deps import CallerDep, CurrentActor, PageQuery, Session
+from app.api.deps import CallerDep, CurrentActor, PageQuery, Session, Settings
 from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse, problem_body
 from app.api.schemas import (
@@ -28,7 +28,7 @@ from app.api.schemas import (
 )
 from app.errors import JobserverError
 from app.services import long_poll
-from app.services.tasks import reads, transitions
+from app.services.tasks import reads, scope, transitions
 from app.services.tasks.states import TaskStatus
 from app.services.tasks.store import Report
 from app.services.tasks.submit import Submission
@@ -63,6 +63,8 @@ async def submit_task(
     submitted = await core.tasks.submit(
         actor, room_id, job_name, [Submission(body.payload, body.options())]
     )
+    readable_by = scope.limited_to(actor, core.settings.task_read_scope)
+    await scope.check_matched(core.store, readable_by, submitted.views, submitted.created)
     view = submitted.views[0]
     headers = {"Location": f"/v1/joblib/tasks/{view.task.id}", "Retry-After": "1"}
     # An idempotency key that matched answers 200 with the existing task (no new one).
@@ -96,8 +98,12 @@ async def get_task(
     """Read a task. With `Prefer: wait=N`, hold the answer until the task is terminal
     (at most N seconds, capped by the server)."""
     core = who.core
+    reader: long_poll.Reader = core.tasks
+    limit = scope.limited_to(who.actor, core.settings.task_read_scope)
+    if limit is not None:
+        reader = scope.ScopedReader(core.tasks, core.store, limit)
     waited = await long_poll.read(
-        core.tasks,
+        reader,
         core.notifier,
         task_id,
         prefer_wait(prefer),
@@ -160,9 +166,13 @@ async def update_tasks(body: TaskReportBatchRequest, who: CallerDep) -> Response
 async def list_room_tasks(
     room_id: str,
     session: Session,
-    _: CurrentActor,
+    actor: CurrentActor,
+    settings: Settings,
     page: PageQuery,
     status: TaskStatus | None = None,
 ) -> Response:
-    """Tasks submitted to the room, newest first."""
-    return JsonResponse(task_page(await reads.list_in_room(session, room_id, status, page)))
+    """Tasks submitted to the room, newest first (with `TASK_READ_SCOPE=own`, an
+    operator's own only)."""
+    readable_by = scope.limited_to(actor, settings.task_read_scope)
+    found = await reads.list_in_room(session, room_id, status, page, readable_by)
+    return JsonResponse(task_page(found))

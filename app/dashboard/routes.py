@@ -23,9 +23,11 @@ from app.api.schemas import TaskResponse
 from app.dashboard import auth
 from app.dashboard.auth import DashboardSession
 from app.dashboard.feed import Feed
+from app.db.models import Task
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
 from app.services import overview, passwords, throttle, tokens, users
 from app.services.overview import Overview
+from app.services.tasks import scope
 
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
@@ -259,10 +261,14 @@ async def find(task_id: Annotated[str, Query()], _: PageSession) -> Response:
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-async def task_page(request: Request, task_id: str, db: Session, me: PageSession) -> Response:
+async def task_page(
+    request: Request, task_id: str, db: Session, core: CoreDep, me: PageSession
+) -> Response:
     try:
         task = await overview.find_task(db, uuid.UUID(task_id))
     except ValueError:
+        task = None
+    if task is not None and not await _may_read(core, me, task):
         task = None
     if task is None:
         raise TaskNotFound(f"Task '{task_id}' not found")
@@ -274,6 +280,16 @@ async def task_page(request: Request, task_id: str, db: Session, me: PageSession
         "can_act": me.actor.role != "viewer",
     }
     return templates.TemplateResponse(request, "task.html", context)
+
+
+async def _may_read(core: CoreDep, me: DashboardSession, task: Task) -> bool:
+    """The REST read scope (services/tasks/scope.py) holds on the dashboard too."""
+    limit = scope.limited_to(me.actor, core.settings.task_read_scope)
+    if limit is None:
+        return True
+    created_by = str(task.created_by) if task.created_by else None
+    worker_id = str(task.worker_id) if task.worker_id else None
+    return await scope.may_read(core.store, limit, created_by, worker_id)
 
 
 # --- operator actions -----------------------------------------------------------------

@@ -12,16 +12,15 @@ from typing import Any, TypeVar
 
 import socketio
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import metrics
-from app.db.models import Worker
-from app.errors import BadRequest, JobserverError
+from app.errors import BadRequest, JobserverError, NotAuthenticated
 from app.realtime.auth import authenticate
 from app.realtime.presence import Presence
 from app.realtime.revocation import SocketRevocation
-from app.services.rooms import validate_room_id
+from app.services import room_access
+from app.services.rooms import INTERNAL_ROOM, validate_room_id
 
 log = logging.getLogger(__name__)
 
@@ -121,45 +120,76 @@ class Realtime:
         await self.presence.release(sid)
 
     # --- worker rooms (zndraw-joblib client) -------------------------------------------
-    async def join_job_room(self, sid: str, data: object) -> None:
+    # A refused join answers an error ack (the joblib client emits without a callback and
+    # never sees it) and leaves the socket out of the room; services/room_access.py rules.
+    async def join_job_room(self, sid: str, data: object) -> dict[str, Any] | None:
         join = _parse(JobRoomIn, data)
-        if join is not None and await self._hold(sid, join.worker_id):
-            await self.sio.enter_room(sid, f"jobs:{join.job_name}")
+        if join is None:
+            return _error_ack(BadRequest("Expected {'job_name': <string>, 'worker_id': <uuid>}"))
+        refusal = await self._join(sid, join.worker_id, f"jobs:{join.job_name}", join.job_name)
+        return None if refusal is None else _error_ack(refusal)
 
     async def leave_job_room(self, sid: str, data: object) -> None:
         leave = _parse(JobRoomIn, data)
         if leave is not None:
             await self.sio.leave_room(sid, f"jobs:{leave.job_name}")
 
-    async def join_provider_room(self, sid: str, data: object) -> None:
+    async def join_provider_room(self, sid: str, data: object) -> dict[str, Any] | None:
         join = _parse(ProviderRoomIn, data)
-        if join is not None and await self._hold(sid, join.worker_id):
-            await self.sio.enter_room(sid, f"providers:{join.provider_name}")
+        if join is None:
+            return _error_ack(
+                BadRequest("Expected {'provider_name': <string>, 'worker_id': <uuid>}")
+            )
+        room = f"providers:{join.provider_name}"
+        refusal = await self._join(sid, join.worker_id, room, join.provider_name)
+        return None if refusal is None else _error_ack(refusal)
 
     async def leave_provider_room(self, sid: str, data: object) -> None:
         leave = _parse(ProviderRoomIn, data)
         if leave is not None:
             await self.sio.leave_room(sid, f"providers:{leave.provider_name}")
 
-    async def _hold(self, sid: str, worker_id: uuid.UUID) -> bool:
-        """Honour a join only for a worker of the socket's user; remember it for disconnect."""
-        if worker_id not in self.presence.workers_of(sid):
-            session = await self.sio.get_session(sid)
-            async with self._sessionmaker() as db:
-                owner = await db.scalar(select(Worker.user_id).where(Worker.id == worker_id))
-            if owner is None or str(owner) != session.get("user_id"):
-                log.info("socket %s: ignored join for worker %s (not its own)", sid, worker_id)
-                return False
-        await self.presence.hold(sid, worker_id)
-        return True
+    async def _join(
+        self, sid: str, worker_id: uuid.UUID, room: str, full_name: str
+    ) -> JobserverError | None:
+        """Enter `room` if the socket's user may (room_access); the socket then holds
+        the worker (for disconnect cleanup) when it is the user's own."""
+        session = await self.sio.get_session(sid)
+        async with self._sessionmaker() as db:
+            who = await room_access.actor(db, session.get("user_id"))
+            if who is None:
+                decision = room_access.Decision(NotAuthenticated("Unauthorized"))
+            elif room.startswith("jobs:"):
+                decision = await room_access.job_room_join(db, who, full_name, worker_id)
+            else:
+                decision = await room_access.provider_room_join(db, who, full_name, worker_id)
+        if decision.refusal is not None:
+            log.info("socket %s: refused %s for worker %s", sid, room, worker_id)
+            return decision.refusal
+        if decision.holds_worker:
+            await self.presence.hold(sid, worker_id)
+        await self.sio.enter_room(sid, room)
+        return None
 
     # --- UI rooms (ours; EVENTS.md "room:{room_id} subscription") ----------------------
     async def room_join(self, sid: str, data: object) -> dict[str, Any]:
         room_id = _room_id(data)
         if isinstance(room_id, JobserverError):
             return _error_ack(room_id)
+        if room_id == INTERNAL_ROOM:
+            refusal = await self._watch_internal(sid)
+            if refusal is not None:
+                return _error_ack(refusal)
         await self.sio.enter_room(sid, f"room:{room_id}")
         return {"room_id": room_id}
+
+    async def _watch_internal(self, sid: str) -> JobserverError | None:
+        session = await self.sio.get_session(sid)
+        async with self._sessionmaker() as db:
+            who = await room_access.actor(db, session.get("user_id"))
+        if who is None:
+            return NotAuthenticated("Unauthorized")
+        return room_access.room_join(who, INTERNAL_ROOM)
 
     async def room_leave(self, sid: str, data: object) -> dict[str, Any]:
         room_id = _room_id(data)

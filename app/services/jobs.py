@@ -66,14 +66,16 @@ async def register(
         raise InvalidCategory(
             f"Category '{spec.category}' not in allowed list: {list(allowed_categories)}"
         )
-    job, created = await _upsert(session, room_id, spec)
+    job, created = await _upsert(session, actor, room_id, spec)
     worker = await workers.owned_or_new(session, actor, spec.worker_id)
     await insert_ignoring_conflicts(session, WorkerJob, {"worker_id": worker.id, "job_id": job.id})
     view = JobView(job, await worker_ids(session, job.id), worker.id)
     return Registered(view, created, [JobsInvalidate(room_id)])
 
 
-async def _upsert(session: AsyncSession, room_id: str, spec: JobRegistration) -> tuple[Job, bool]:
+async def _upsert(
+    session: AsyncSession, actor: Actor, room_id: str, spec: JobRegistration
+) -> tuple[Job, bool]:
     full_name = f"{room_id}:{spec.category}:{spec.name}"
     job = await _by_full_name(session, full_name, lock=True)
     if job is None:
@@ -88,6 +90,7 @@ async def _upsert(session: AsyncSession, room_id: str, spec: JobRegistration) ->
                 "full_name": full_name,
                 "schema_": spec.schema,
                 "timeout_seconds": spec.timeout_seconds,
+                "registered_by": actor.id,
             },
         )
         job = await _by_full_name(session, full_name, lock=True)
@@ -95,18 +98,34 @@ async def _upsert(session: AsyncSession, room_id: str, spec: JobRegistration) ->
         if inserted:
             return job, True
         # Lost a race with a concurrent first registration: treat it as existing.
+    settles = _may_configure(job, actor)
+    if job.registered_by is None:
+        # A job from before registrants were recorded: its next registrant claims it.
+        job.registered_by = actor.id
     if job.deleted:
         job.deleted = False
         job.schema_ = spec.schema
-        job.timeout_seconds = spec.timeout_seconds
+        if settles:
+            job.timeout_seconds = spec.timeout_seconds
         await session.flush()
         return job, True
     if job.schema_ != spec.schema:
         raise SchemaConflict(f"Schema mismatch for job '{full_name}'")
     if spec.timeout_seconds is not None and job.timeout_seconds != spec.timeout_seconds:
+        if not settles:
+            raise Forbidden(
+                f"Only the user who first registered job '{full_name}' (or an admin) may "
+                "change its timeout_seconds"
+            )
         job.timeout_seconds = spec.timeout_seconds
-        await session.flush()
+    await session.flush()
     return job, False
+
+
+def _may_configure(job: Job, actor: Actor) -> bool:
+    """Its first registrant or an admin sets a job's settings; so does anyone while
+    nobody has claimed it (rows from before registrants were recorded)."""
+    return actor.is_superuser or job.registered_by in (None, actor.id)
 
 
 async def _by_full_name(session: AsyncSession, full_name: str, *, lock: bool = False) -> Job | None:

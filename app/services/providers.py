@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from app.services.events import Event, ProviderRequest, ProviderResultReady, Pro
 from app.services.pages import Page, PageRequest, fetch
 from app.services.rooms import (
     GLOBAL_ROOM,
+    SPECIAL_ROOMS,
     parse_full_name,
     validate_room_id,
     visible_provider_rooms,
@@ -62,12 +64,13 @@ async def register(
 ) -> Registered:
     """PUT /rooms/{room}/providers, checks in the contract's order. Never commits.
 
-    [quirk] only @global needs a superuser: @internal is open to providers (REST.md).
+    Beyond the contract (which opened @internal to anyone), @internal needs an admin too:
+    its providers are the server's own.
     """
     validate_room_id(room_id)
     actor.require_writer()
-    if room_id == GLOBAL_ROOM and not actor.is_superuser:
-        raise Forbidden("Admin required for @global provider registration")
+    if room_id in SPECIAL_ROOMS and not actor.is_superuser:
+        raise Forbidden(f"Admin required for {room_id} provider registration")
     if allowed_categories is not None and spec.category not in allowed_categories:
         raise InvalidCategory(
             f"Provider category '{spec.category}' not in allowed list: {list(allowed_categories)}"
@@ -188,7 +191,9 @@ async def get_owned(
 async def get_owned_for_upload(
     store: TaskStore, actor: Actor, provider_id: uuid.UUID
 ) -> ProviderRef:
-    """The same check for an upload of results, through the task store (the hot path)."""
+    """The same check for an upload of results, through the task store (the hot path);
+    viewers upload nothing, whatever they own."""
+    actor.require_writer()
     provider = _found(
         await store.provider_by_id(str(provider_id)), f"Provider '{provider_id}' not found"
     )
@@ -198,6 +203,7 @@ async def get_owned_for_upload(
 
 async def delete_one(session: AsyncSession, actor: Actor, provider_id: uuid.UUID) -> list[Event]:
     """DELETE /providers/{id}. Cached results are left to expire. Never commits."""
+    actor.require_writer()
     provider = await get_owned(session, actor, provider_id, "Provider belongs to different user")
     room_id = provider.room_id
     await session.delete(provider)
@@ -255,13 +261,17 @@ class Lookup:
     events: list[Event]
 
 
-async def lookup(results: ResultBackend, read: ReadRequest, inflight_ttl: int) -> Lookup:
+async def lookup(
+    results: ResultBackend, read: ReadRequest, inflight_ttl: int, actor: Actor
+) -> Lookup:
     """A cache hit, or a miss with provider_request to publish if this read won the
     in-flight lock. The lock is never released on timeout: it expires, so reads within
-    its TTL do not dispatch again (REST.md read, step 5)."""
+    its TTL do not dispatch again (REST.md read, step 5). A viewer reads cached results
+    only: a miss would set a provider to work (403)."""
     cached = await results.get(read.result_key)
     if cached is not None:
         return Lookup(cached, [])
+    actor.require_writer()
     if not await results.acquire_inflight(read.inflight_key, inflight_ttl):
         return Lookup(None, [])
     # An upload may have stored and released between our miss and our acquire (it stores
@@ -306,3 +316,32 @@ async def upload(
     await results.release_inflight(inflight_key(full_name, request_hash))
     await results.notify_key(result_key(full_name, request_hash))
     return [ProviderResultReady(full_name, request_hash, provider.room_id)]
+
+
+# --- serving results -----------------------------------------------------------------------
+
+# A media type as RFC 9110 spells it (type/subtype, optional parameters), nothing else:
+# a declared type that is not one is never put in a header.
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+(\s*;[\x20-\x7e]*)?")
+_ACTIVE_MARKERS = ("html", "xml", "svg", "javascript", "ecmascript")
+FALLBACK_CONTENT_TYPE = "application/octet-stream"
+
+
+def is_active_content(content_type: str) -> bool:
+    """Types a browser would render or run in our origin: HTML, XHTML, SVG, XML, scripts."""
+    essence = content_type.split(";", 1)[0].strip().lower()
+    return any(marker in essence for marker in _ACTIVE_MARKERS)
+
+
+def delivery(content_type: str) -> tuple[str, dict[str, str]]:
+    """The media type and headers a provider result is served with. Browsers may not
+    sniff it (`nosniff`); a type they would render as active content (a provider may
+    declare any) keeps its type for API clients but comes as an attachment in a
+    sandbox, never inline in our origin; a malformed type becomes octet-stream."""
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if not _MEDIA_TYPE.fullmatch(content_type):
+        return FALLBACK_CONTENT_TYPE, headers
+    if is_active_content(content_type):
+        headers["Content-Disposition"] = "attachment"
+        headers["Content-Security-Policy"] = "sandbox"
+    return content_type, headers

@@ -297,6 +297,10 @@ class PostgresTaskStore:
         assert row is not None
         return Beat(row["owner"], row["last_heartbeat"])
 
+    async def worker_owner(self, worker_id: str) -> str | None:
+        row = await self._fetchrow(sql.WORKER_OWNER, worker_id)
+        return None if row is None else str(row["user_id"])
+
     async def provider_by_name(self, full_name: str) -> ProviderRef | None:
         row = await self._fetchrow(sql.PROVIDER_BY_NAME, full_name)
         return None if row is None else ProviderRef(*row)

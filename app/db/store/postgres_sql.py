@@ -446,6 +446,7 @@ NOW = "SELECT now()"
 _PROVIDER = "SELECT id, room_id, full_name, content_type, user_id FROM providers"
 PROVIDER_BY_NAME = f"{_PROVIDER} WHERE full_name = $1"
 PROVIDER_BY_ID = f"{_PROVIDER} WHERE id = $1"
+WORKER_OWNER = "SELECT user_id FROM workers WHERE id = $1"
 
 # --- the server's own transitions -------------------------------------------------------------
 

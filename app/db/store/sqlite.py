@@ -147,6 +147,14 @@ class SqliteTaskStore:
     async def heartbeat(self, worker_id: str, actor_id: str) -> Beat:
         return await self._tx(_heartbeat, worker_id, actor_id)
 
+    async def worker_owner(self, worker_id: str) -> str | None:
+        return await self._call(self._worker_owner, worker_id)
+
+    def _worker_owner(self, worker_id: str) -> str | None:
+        assert self._db is not None
+        found = self._db.execute(sql.WORKER_OWNER, (hex_id(worker_id),)).fetchone()
+        return uuid_text(found[0]) if found else None
+
     async def provider_by_name(self, full_name: str) -> ProviderRef | None:
         return await self._call(self._provider, sql.PROVIDER_BY_NAME, full_name)
 

@@ -7,6 +7,7 @@ the table), and the queue positions of all its pending tasks are one more query.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from app.services import jobs as jobs_service
 from app.services.pages import Page, PageRequest
 from app.services.rooms import validate_room_id
 from app.services.tasks.records import COLUMNS, TaskRecord, TaskView
+from app.services.tasks.scope import owned_by
 from app.services.tasks.states import TaskStatus
 
 _UUID_COLUMNS = frozenset({"id", "job_id", "created_by", "worker_id"})
@@ -44,24 +46,33 @@ def record_of(row: Sequence[Any]) -> TaskRecord:
 
 
 async def list_in_room(
-    session: AsyncSession, room_id: str, status: TaskStatus | None, page: PageRequest
+    session: AsyncSession,
+    room_id: str,
+    status: TaskStatus | None,
+    page: PageRequest,
+    readable_by: uuid.UUID | None = None,
 ) -> Page[TaskView]:
-    """Tasks submitted to the room (no @global merging), newest first."""
+    """Tasks submitted to the room (no @global merging), newest first; with
+    `readable_by`, only those that user may read (scope.py)."""
     validate_room_id(room_id)
-    return await _page(
-        session, [Task.room_id == room_id], [TaskCount.room_id == room_id], status, page
-    )
+    where = [Task.room_id == room_id]
+    return await _page(session, where, [TaskCount.room_id == room_id], status, page, readable_by)
 
 
 async def list_for_job(
-    session: AsyncSession, room_id: str, job_name: str, status: TaskStatus | None, page: PageRequest
+    session: AsyncSession,
+    room_id: str,
+    job_name: str,
+    status: TaskStatus | None,
+    page: PageRequest,
+    readable_by: uuid.UUID | None = None,
 ) -> Page[TaskView]:
     """Tasks of one job submitted to this room, newest first."""
     validate_room_id(room_id)
     job = await jobs_service.resolve(session, job_name)
     where = [Task.job_id == job.id, Task.room_id == room_id]
     counted = [TaskCount.job_name == job.full_name, TaskCount.room_id == room_id]
-    return await _page(session, where, counted, status, page)
+    return await _page(session, where, counted, status, page, readable_by)
 
 
 async def _page(
@@ -70,13 +81,20 @@ async def _page(
     counted: list[ColumnElement[bool]],
     status: TaskStatus | None,
     page: PageRequest,
+    readable_by: uuid.UUID | None,
 ) -> Page[TaskView]:
     if status is not None:
         where.append(Task.status == str(status))
         counted.append(TaskCount.status == str(status))
-    total = int(
-        await session.scalar(select(func.coalesce(func.sum(TaskCount.n), 0)).where(*counted)) or 0
-    )
+    if readable_by is None:
+        total = int(
+            await session.scalar(select(func.coalesce(func.sum(TaskCount.n), 0)).where(*counted))
+            or 0
+        )
+    else:
+        # The counters know no owners: a scoped list counts its own rows.
+        where.append(owned_by(readable_by))
+        total = int(await session.scalar(select(func.count()).select_from(Task).where(*where)) or 0)
     if page.limit == 0 or page.offset >= total:
         return Page([], total, page.limit, page.offset)
     query = (
