@@ -20,6 +20,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CoreDep, CurrentActor, Session, Settings
+from app.api.json_route import make_strict
 from app.db.models import User
 from app.errors import Forbidden, TooManyRequests, UserNotFound
 from app.services import passwords, tokens, users
@@ -299,8 +300,9 @@ def build_auth_routers(secret: str, lifetime_seconds: int) -> list[tuple[APIRout
     # Router dependencies bind when routes are added, so the guard wraps the finished
     # router instead of being appended to it (appending would silently do nothing).
     register = APIRouter(dependencies=[Depends(_registration_allowed)])
-    register.include_router(fastapi_users.get_register_router(UserRead, UserCreate))
-    users_router = fastapi_users.get_users_router(UserRead, UserUpdate)
+    # Strict JSON: a lone surrogate in a password or email answered 500 (json_route.py).
+    register.include_router(make_strict(fastapi_users.get_register_router(UserRead, UserCreate)))
+    users_router = make_strict(fastapi_users.get_users_router(UserRead, UserUpdate))
     return [
         (fastapi_users.get_auth_router(backend), "/v1/auth/jwt"),
         (register, "/v1/auth"),

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,3 +33,13 @@ class StrictJsonRoute(APIRoute):
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return strict
+
+
+def make_strict(router: APIRouter) -> APIRouter:
+    """The strict parser for a router built elsewhere (fastapi-users' routers choose their
+    own route class). FastAPI builds a route's handler from its class each time the route
+    is included, so the class itself is swapped (StrictJsonRoute adds no state)."""
+    for route in router.routes:
+        if type(route) is APIRoute:
+            route.__class__ = StrictJsonRoute
+    return router

@@ -113,3 +113,15 @@ async def test_prefer_wait_with_thousands_of_digits_is_capped_not_500(
         )
         assert response.status_code == 200, response.text
         assert response.headers["preference-applied"] == f"wait={MAX_WAIT}"
+
+
+async def test_a_lone_surrogate_in_a_registration_or_account_change_is_422(
+    api: Api, user_headers: dict[str, str]
+) -> None:
+    for string in (LONE_SURROGATE, RAW_SURROGATE):
+        register = b'{"email": "x@example.com", "password": ' + string + b"}"
+        response = await send(api.client, "POST", "/v1/auth/register", register, {})
+        assert_problem(response, 422, "unprocessable-content")
+        change = b'{"email": ' + string + b', "current_password": "whatever-it-is"}'
+        response = await send(api.client, "PATCH", "/v1/users/me", change, user_headers)
+        assert_problem(response, 422, "unprocessable-content")
