@@ -12,6 +12,7 @@ import pytest
 
 from app.services import users
 from app.state import Core
+from tests.conftest import bearer, headers_for, login
 from tests.recorder import Recorder
 
 BASE = "/v1/joblib"
@@ -88,11 +89,11 @@ async def test_viewer_cannot_upload_or_delete_provider_results(
     client: httpx.AsyncClient, core: Core
 ) -> None:
     """Even for a provider it registered before it became a viewer."""
-    from tests.conftest import headers_for
-
     owner = await headers_for(client, core, VIEWER, "operator")
     provider = (await register(client, owner)).json()
     await demote(core, VIEWER)
+    # The role change ended the operator's tokens; the viewer signs in again.
+    owner = bearer(await login(client, VIEWER, "password"))
     uploaded = await upload(client, owner, provider["id"], "{}", b"{}")
     assert uploaded.status_code == 403, uploaded.text
     deleted = await client.delete(f"{BASE}/providers/{provider['id']}", headers=owner)
