@@ -69,16 +69,27 @@ async def _own_worker(session: AsyncSession, who: Actor, worker_id: uuid.UUID) -
     return owner is not None and owner == who.id
 
 
-async def job_room_join(
-    session: AsyncSession, who: Actor, job_name: str, worker_id: uuid.UUID
-) -> Decision:
-    if _internal(job_name) and not who.is_superuser:
-        return _refused("Admin required to join the room of an @internal job")
+async def _gate(
+    session: AsyncSession, who: Actor, kind: str, full_name: str, worker_id: uuid.UUID
+) -> Decision | None:
+    """What job and provider rooms share: `@internal` for admins, admins admitted (holding
+    the worker only when it is theirs), others only with a worker of their own. None: the
+    caller's own worker, still to be checked against the job or provider."""
+    if _internal(full_name) and not who.is_superuser:
+        return _refused(f"Admin required to join the room of an @internal {kind}")
     own = await _own_worker(session, who, worker_id)
     if who.is_superuser:
         return Decision(None, own)
     if not own:
         return _refused(f"Worker '{worker_id}' is not yours")
+    return None
+
+
+async def job_room_join(
+    session: AsyncSession, who: Actor, job_name: str, worker_id: uuid.UUID
+) -> Decision:
+    if (decided := await _gate(session, who, "job", job_name, worker_id)) is not None:
+        return decided
     serves = await session.scalar(
         select(WorkerJob.worker_id)
         .join(Job, Job.id == WorkerJob.job_id)
@@ -92,13 +103,8 @@ async def job_room_join(
 async def provider_room_join(
     session: AsyncSession, who: Actor, provider_name: str, worker_id: uuid.UUID
 ) -> Decision:
-    if _internal(provider_name) and not who.is_superuser:
-        return _refused("Admin required to join the room of an @internal provider")
-    own = await _own_worker(session, who, worker_id)
-    if who.is_superuser:
-        return Decision(None, own)
-    if not own:
-        return _refused(f"Worker '{worker_id}' is not yours")
+    if (decided := await _gate(session, who, "provider", provider_name, worker_id)) is not None:
+        return decided
     owner = await session.scalar(
         select(Provider.user_id).where(Provider.full_name == provider_name)
     )

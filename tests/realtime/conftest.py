@@ -62,9 +62,10 @@ def live(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield server
 
 
-async def make_token(database_url: str, *, active: bool = True) -> str:
-    """A fresh operator written straight to the live server's database, and a token for
-    it (registering over HTTP costs two password hashes, seconds on a busy machine)."""
+async def make_token(database_url: str, *, active: bool = True, role: str = "operator") -> str:
+    """A fresh user (an operator unless `role` says otherwise) written straight to the live
+    server's database, and a token for it (registering over HTTP costs two password
+    hashes, seconds on a busy machine)."""
     engine = make_engine(database_url)
     user_id = uuid.uuid4()
     try:
@@ -74,7 +75,8 @@ async def make_token(database_url: str, *, active: bool = True) -> str:
                     id=user_id,
                     email=f"{user_id.hex[:12]}@example.com",
                     hashed_password="-",
-                    role="operator",
+                    role=role,
+                    is_superuser=role == "admin",
                     is_active=active,
                     is_verified=True,
                 )

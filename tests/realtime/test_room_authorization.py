@@ -8,17 +8,13 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
 
-from app.db.models import User
-from app.db.session import make_engine
-from app.services import tokens
-from tests.conftest import TEST_SECRET
 from tests.live import LiveServer
 from tests.realtime.conftest import (
     JOIN_SETTLE_SECONDS,
     Recorder,
     headers,
+    make_token,
     recorder,
     register_job,
     submit,
@@ -28,24 +24,7 @@ FORBIDDEN = "/v1/problems/forbidden"
 
 
 async def admin_token(database_url: str) -> str:
-    engine = make_engine(database_url)
-    user_id = uuid.uuid4()
-    try:
-        async with engine.begin() as connection:
-            await connection.execute(
-                insert(User).values(
-                    id=user_id,
-                    email=f"admin-{user_id.hex[:12]}@example.com",
-                    hashed_password="-",
-                    role="admin",
-                    is_superuser=True,
-                    is_active=True,
-                    is_verified=True,
-                )
-            )
-    finally:
-        await engine.dispose()
-    return tokens.mint(user_id, TEST_SECRET, 3600)
+    return await make_token(database_url, role="admin")
 
 
 def register_provider(url: str, token: str, room: str, name: str = "local") -> dict[str, Any]:
