@@ -69,8 +69,9 @@ async def test_api_answers_are_nosniff_without_the_dashboard_policy(
 
 
 @pytest.fixture
-def violations(page: Page) -> list[str]:
-    """Content-Security-Policy violations the browser reports on the page's console."""
+async def violations(page: Page) -> list[str]:
+    """Content-Security-Policy violations the browser reports on the page's console.
+    Async: subscribing schedules a call to the browser on the running loop."""
     found: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
