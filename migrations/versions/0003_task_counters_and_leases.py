@@ -202,14 +202,18 @@ def upgrade() -> None:
 
 def _delayed_only_due_index() -> None:
     """The scheduler's index keeps only tasks due after their creation (see models)."""
+    _replace_pending_due_index("status = 'pending' AND run_at > created_at")
+
+
+def _replace_pending_due_index(where: str) -> None:
     op.drop_index("ix_tasks_pending_due", table_name="tasks")
     op.create_index(
         "ix_tasks_pending_due",
         "tasks",
         ["run_at"],
         unique=False,
-        postgresql_where=sa.text("status = 'pending' AND run_at > created_at"),
-        sqlite_where=sa.text("status = 'pending' AND run_at > created_at"),
+        postgresql_where=sa.text(where),
+        sqlite_where=sa.text(where),
     )
 
 
@@ -217,15 +221,7 @@ def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.drop_index("ix_tasks_finished", table_name="tasks")
     op.drop_index("ix_tasks_claim_lease", table_name="tasks")
-    op.drop_index("ix_tasks_pending_due", table_name="tasks")
-    op.create_index(
-        "ix_tasks_pending_due",
-        "tasks",
-        ["run_at"],
-        unique=False,
-        postgresql_where=sa.text("status = 'pending'"),
-        sqlite_where=sa.text("status = 'pending'"),
-    )
+    _replace_pending_due_index("status = 'pending'")
     for name in TRIGGER_NAMES:
         on_table = " ON tasks" if dialect == "postgresql" else ""
         _execute(f"DROP TRIGGER IF EXISTS {name}{on_table}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -50,9 +51,28 @@ def _long_poll(
     )
 
 
-async def _worker_exists(core: Core, worker_id: str) -> bool:
+async def _worker_exists(core: Core, worker_id: uuid.UUID) -> bool:
     async with core.sessionmaker() as session:
-        return await session.get(Worker, uuid.UUID(worker_id)) is not None
+        return await session.get(Worker, worker_id) is not None
+
+
+@dataclass(frozen=True)
+class HeldClaim:
+    """A claimed task whose worker's socket is held (presence), as a live worker's is."""
+
+    worker_id: uuid.UUID
+    task_id: str
+    presence: Presence
+
+
+@pytest.fixture
+async def held(client: httpx.AsyncClient, user_headers: Headers, core: Core) -> HeldClaim:
+    worker_id = uuid.UUID(await registered_worker(client, user_headers))
+    await submitted(client, user_headers)
+    task_id = await claimed(client, user_headers, str(worker_id))
+    presence = _presence(core)
+    await presence.hold("sid-1", worker_id)
+    return HeldClaim(worker_id, task_id, presence)
 
 
 async def test_long_poll_open_when_the_stop_begins_answers_200_at_once(
@@ -106,48 +126,33 @@ async def test_provider_read_waiting_when_the_stop_begins_gets_504_with_retry_af
 
 
 async def test_disconnect_while_stopping_schedules_no_cleanup(
-    client: httpx.AsyncClient, user_headers: Headers, core: Core
+    client: httpx.AsyncClient, user_headers: Headers, core: Core, held: HeldClaim
 ) -> None:
-    worker_id = await registered_worker(client, user_headers)
-    await submitted(client, user_headers)
-    task_id = await claimed(client, user_headers, worker_id)
-    presence = _presence(core)
-    await presence.hold("sid-1", uuid.UUID(worker_id))
     core.lifecycle.stop()
-    await presence.release("sid-1")
-    assert not presence.pending(uuid.UUID(worker_id))
+    await held.presence.release("sid-1")
+    assert not held.presence.pending(held.worker_id)
     await asyncio.sleep(PAST_GRACE_SECONDS)
-    assert await _worker_exists(core, worker_id)
-    assert (await get_task(client, user_headers, task_id))["status"] == "claimed"
+    assert await _worker_exists(core, held.worker_id)
+    assert (await get_task(client, user_headers, held.task_id))["status"] == "claimed"
 
 
 async def test_cleanup_pending_when_the_stop_begins_is_dropped_not_run(
-    client: httpx.AsyncClient, user_headers: Headers, core: Core
+    client: httpx.AsyncClient, user_headers: Headers, core: Core, held: HeldClaim
 ) -> None:
-    worker_id = await registered_worker(client, user_headers)
-    await submitted(client, user_headers)
-    task_id = await claimed(client, user_headers, worker_id)
-    presence = _presence(core)
-    await presence.hold("sid-1", uuid.UUID(worker_id))
-    await presence.release("sid-1")
-    assert presence.pending(uuid.UUID(worker_id))
+    await held.presence.release("sid-1")
+    assert held.presence.pending(held.worker_id)
     core.lifecycle.stop()
     await asyncio.sleep(PAST_GRACE_SECONDS)
-    assert not presence.pending(uuid.UUID(worker_id))
-    assert await _worker_exists(core, worker_id)
-    assert (await get_task(client, user_headers, task_id))["status"] == "claimed"
+    assert not held.presence.pending(held.worker_id)
+    assert await _worker_exists(core, held.worker_id)
+    assert (await get_task(client, user_headers, held.task_id))["status"] == "claimed"
 
 
 async def test_without_a_stop_the_disconnect_cleanup_still_runs(
-    client: httpx.AsyncClient, user_headers: Headers, core: Core
+    client: httpx.AsyncClient, user_headers: Headers, core: Core, held: HeldClaim
 ) -> None:
     """The counterpart of the two above: the grace timer itself still works."""
-    worker_id = await registered_worker(client, user_headers)
-    await submitted(client, user_headers)
-    task_id = await claimed(client, user_headers, worker_id)
-    presence = _presence(core)
-    await presence.hold("sid-1", uuid.UUID(worker_id))
-    await presence.release("sid-1")
+    await held.presence.release("sid-1")
     await asyncio.sleep(PAST_GRACE_SECONDS)
-    assert not await _worker_exists(core, worker_id)
-    assert (await get_task(client, user_headers, task_id))["status"] == "failed"
+    assert not await _worker_exists(core, held.worker_id)
+    assert (await get_task(client, user_headers, held.task_id))["status"] == "failed"
