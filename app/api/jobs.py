@@ -15,7 +15,7 @@ from app.api.schemas import (
     TaskResponse,
     WorkerSummary,
     paginated,
-    task_page,
+    task_body,
 )
 from app.services import jobs, workers
 from app.services.jobs import JobRegistration
@@ -79,7 +79,7 @@ async def list_job_tasks(
     `TASK_READ_SCOPE=own`, an operator's own only)."""
     readable_by = scope.limited_to(actor, settings.task_read_scope)
     found = await reads.list_for_job(session, room_id, job_name, status, page, readable_by)
-    return JsonResponse(task_page(found))
+    return JsonResponse(paginated(found, task_body))
 
 
 @router.get("/rooms/{room_id}/jobs/{job_name:path}")

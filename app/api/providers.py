@@ -29,7 +29,6 @@ router = APIRouter(prefix="/v1/joblib", tags=["providers"], route_class=StrictJs
 
 # The caller is checked without holding a session (api/deps.py), so a long read holds no
 # database connection while it waits.
-SessionlessActor = CurrentActor
 
 
 class ProviderRegisterRequest(BaseModel):
@@ -114,7 +113,7 @@ async def read_provider(
     provider_name: str,
     request: Request,
     core: CoreDep,
-    actor: SessionlessActor,
+    actor: CurrentActor,
     prefer: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Read from a provider; the query string is the read's parameters. Answers from the
@@ -145,7 +144,7 @@ async def upload_provider_result(
     provider_id: uuid.UUID,
     request: Request,
     core: CoreDep,
-    actor: SessionlessActor,
+    actor: CurrentActor,
     x_request_hash: Annotated[str, Header()],
 ) -> Response:
     """Upload the result of a read (raw bytes, stored verbatim) for the request hash the

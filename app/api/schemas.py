@@ -203,16 +203,6 @@ class TaskResponse(TaskOptionsOut):
         return cls.model_validate(task_body(view, parsed=True))
 
 
-def task_page(page: Page[TaskView]) -> dict[str, Any]:
-    """A Paginated[TaskResponse] as a dict for orjson."""
-    return {
-        "items": [task_body(view) for view in page.items],
-        "total": page.total,
-        "limit": page.limit,
-        "offset": page.offset,
-    }
-
-
 def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
     """A TaskResponse as a dict for orjson: JSON columns go in as stored, unparsed
     (`parsed=True` parses them, for a pydantic model)."""

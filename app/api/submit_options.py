@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 
 from app.errors import PayloadTooLarge, UnprocessableContent
-from app.services.tasks.records import TaskRecord
 from app.services.tasks.submit import Submission, TaskOptions
 
 # Bounds keep values inside a 32-bit integer column and a sane horizon.
@@ -58,15 +57,6 @@ class TaskOptionsOut(BaseModel):
     run_at: datetime | None = None
     attempt: int = 1
     max_attempts: int = 1
-
-    @staticmethod
-    def fields_of(task: TaskRecord) -> dict[str, Any]:
-        return {
-            "priority": task.priority,
-            "run_at": task.run_at,
-            "attempt": task.attempt,
-            "max_attempts": task.max_attempts,
-        }
 
 
 class FenceIn(BaseModel):

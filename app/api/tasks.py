@@ -23,8 +23,8 @@ from app.api.schemas import (
     TaskResponse,
     TaskSubmitRequest,
     TaskUpdateRequest,
+    paginated,
     task_body,
-    task_page,
 )
 from app.errors import JobserverError
 from app.services import long_poll
@@ -175,4 +175,4 @@ async def list_room_tasks(
     operator's own only)."""
     readable_by = scope.limited_to(actor, settings.task_read_scope)
     found = await reads.list_in_room(session, room_id, status, page, readable_by)
-    return JsonResponse(task_page(found))
+    return JsonResponse(paginated(found, task_body))

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
-from sqlalchemy.engine import make_url
+
+from app.db.asyncpg_args import asyncpg_connect_args
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,6 @@ APPLICATION_NAME = "jobserver-leader"
 KEEPALIVE_PROBES = 3
 IDLE_SESSION_TIMEOUT_SINCE = 14
 # URL options SQLAlchemy's asyncpg adapter consumes itself; asyncpg.connect() refuses them.
-ADAPTER_OPTIONS = ("prepared_statement_cache_size", "prepared_statement_name_func")
 TCP_USER_TIMEOUT_SINCE = 12
 
 # A bigint advisory lock shows in pg_locks as (classid, objid) = (high, low) 32 bits.
@@ -244,16 +243,6 @@ def milliseconds(seconds: float) -> int:
 
 def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def asyncpg_connect_args(database_url: str) -> dict[str, Any]:
-    """asyncpg.connect() keywords for a SQLAlchemy URL, read as SQLAlchemy's own asyncpg
-    dialect reads it (query options, several hosts), minus the options only it knows."""
-    dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it untyped
-    _, options = dialect.create_connect_args(make_url(database_url))  # type: ignore[no-untyped-call]
-    for adapter_only in ADAPTER_OPTIONS:
-        options.pop(adapter_only, None)
-    return dict(options)
 
 
 def for_database(database_url: str, sweeper_interval: float) -> LeaderLock:

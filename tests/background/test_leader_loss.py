@@ -22,8 +22,8 @@ from app.background.leader import (
     LOCK_KEY,
     AdvisoryLockLeader,
     LeaderTiming,
-    asyncpg_connect_args,
 )
+from app.db.asyncpg_args import asyncpg_connect_args
 from app.db.session import make_engine, make_sessionmaker
 from app.state import Core
 from tests.background.leadership import (

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
+from app.db.asyncpg_args import asyncpg_connect_args
 from app.db.store import postgres_sql as sql
-from app.db.store.postgres import dsn_of
 from app.state import Core
 from tests.factories import make_job, make_user, make_worker
 
@@ -39,7 +39,7 @@ def backend() -> str:
 
 async def explain(core: Core, statement: str, *args: Any) -> str:
     """The plan PostgreSQL picks for one of the store's statements, with these values."""
-    connection = await asyncpg.connect(dsn_of(core.settings.effective_database_url))
+    connection = await asyncpg.connect(**asyncpg_connect_args(core.settings.effective_database_url))
     try:
         await connection.set_type_codec(
             "uuid", schema="pg_catalog", encoder=str, decoder=str, format="text"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app.background.leader import asyncpg_connect_args
+from app.db.asyncpg_args import asyncpg_connect_args
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, bearer, login, make_settings
 from tests.contract.conftest import JOBLIB, register, submit
 from tests.foundation.helpers import client_for, running

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy.engine import make_url
 
+from app.db.asyncpg_args import asyncpg_connect_args
 from app.db.store import postgres_sql as sql
 from app.services.actors import Actor
 from app.services.tasks.records import COLUMNS, Change, TaskRecord, TaskView
@@ -60,11 +60,6 @@ RETRYABLE = (
 )
 
 
-def dsn_of(url: str) -> str:
-    """The asyncpg DSN of a SQLAlchemy URL (`postgresql+asyncpg://...`)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 async def _init_connection(connection: asyncpg.Connection) -> None:
     # Ids as text: they go to JSON and back without becoming UUID objects in between.
     await connection.set_type_codec(
@@ -92,18 +87,21 @@ def _policy_args(policy: RetryPolicy) -> tuple[float, float, float, float]:
 
 class PostgresTaskStore:
     def __init__(self, database_url: str, pool_size: int) -> None:
-        self._dsn = dsn_of(database_url)
+        self._connect_args = asyncpg_connect_args(database_url)
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
 
     async def start(self) -> None:
+        args = dict(self._connect_args)
+        server_settings = {**args.pop("server_settings", {})}
         self._pool = await asyncpg.create_pool(
-            self._dsn,
+            **args,
             min_size=1,
             max_size=self._pool_size,
             init=_init_connection,
             reset=_keep_session,
             server_settings={
+                **server_settings,
                 "application_name": "jobserver-store",
                 # Each statement is prepared once per connection and run thousands of
                 # times: plan it once. PostgreSQL would otherwise re-plan the larger

@@ -6,9 +6,8 @@ rules live in one place whichever database runs them.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
-
-from app.errors import InvalidTaskTransition
 
 
 class TaskStatus(StrEnum):
@@ -59,14 +58,10 @@ def allowed(cause: Cause, old: str, new: str) -> bool:
     return (old, new) in EDGES[cause]
 
 
-def check(cause: Cause, old: str, new: str) -> None:
-    """Raise InvalidTaskTransition unless `cause` may move a task from `old` to `new`."""
-    if not allowed(cause, old, new):
-        raise InvalidTaskTransition(f"Cannot transition from '{old}' to '{new}'")
-
-
+@functools.cache
 def edge_arrays(cause: Cause) -> tuple[list[str], list[str]]:
-    """The edges of `cause` as two parallel lists (old, new), as SQL statements take them."""
+    """The edges of `cause` as two parallel lists (old, new), as SQL statements take them.
+    Built once per cause: the status reports pass them on every call (never mutated)."""
     pairs = sorted(EDGES[cause])
     return [str(old) for old, _ in pairs], [str(new) for _, new in pairs]
 

@@ -55,7 +55,13 @@ class Claimed:
     payload: dict[str, Any]
 
     def report(self, status: str, *, error: str | None = None, result: Any = None) -> Report:
-        size = 0 if result is None else len(json.dumps(result, default=str))
+        try:
+            size = 0 if result is None else len(json.dumps(result))
+        except (TypeError, ValueError) as exc:
+            # Refused here, as this task's failure: sent as it is, it would break the
+            # encoding of the whole batch of reports it travels in.
+            message = f"result is not JSON-serialisable: {type(exc).__name__}: {exc}"
+            return Report(self.id, self.attempt, "failed", message, None, 0)
         return Report(self.id, self.attempt, status, error, result, size)
 
 
