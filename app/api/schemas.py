@@ -83,6 +83,14 @@ class JobResponse(BaseModel):
     schema_: dict[str, Any] = Field(serialization_alias="schema")
     workers: list[uuid.UUID]
     worker_id: uuid.UUID | None
+    # Beyond the contract: flow control (see JobSettingsIn).
+    declared: bool = False
+    paused: bool = False
+    timeout_seconds: float | None = None
+    max_attempts: int | None = None
+    priority: int | None = None
+    max_running: int | None = None
+    max_running_per_key: int | None = None
 
     @classmethod
     def of(cls, view: JobView) -> JobResponse:
@@ -96,6 +104,13 @@ class JobResponse(BaseModel):
             schema_=job.schema_,
             workers=view.workers,
             worker_id=view.worker_id,
+            declared=job.declared,
+            paused=job.paused,
+            timeout_seconds=job.timeout_seconds,
+            max_attempts=job.default_max_attempts,
+            priority=job.default_priority,
+            max_running=job.max_running,
+            max_running_per_key=job.max_running_per_key,
         )
 
 
@@ -104,12 +119,19 @@ class JobSummary(BaseModel):
     category: str
     name: str
     workers: list[uuid.UUID]
+    declared: bool = False  # beyond the contract
+    paused: bool = False  # beyond the contract
 
     @classmethod
     def of(cls, view: JobView) -> JobSummary:
         job = view.job
         return cls(
-            full_name=job.full_name, category=job.category, name=job.name, workers=view.workers
+            full_name=job.full_name,
+            category=job.category,
+            name=job.name,
+            workers=view.workers,
+            declared=job.declared,
+            paused=job.paused,
         )
 
 
@@ -228,6 +250,7 @@ def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
         "run_at": t.run_at,
         "attempt": t.attempt,
         "max_attempts": t.max_attempts,
+        "concurrency_key": t.concurrency_key,
     }
 
 

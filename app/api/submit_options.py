@@ -19,21 +19,35 @@ MAX_ATTEMPTS = 100
 
 
 class SubmitOptionsIn(BaseModel):
-    priority: int = Field(
-        0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Higher is claimed first"
+    priority: int | None = Field(
+        None,
+        ge=-MAX_PRIORITY,
+        le=MAX_PRIORITY,
+        description="Higher is claimed first (default: the job's declared priority, else 0)",
     )
     delay_seconds: float | None = Field(
         None, ge=0, le=MAX_DELAY_SECONDS, description="Not claimable before now + this"
     )
     run_at: AwareDatetime | None = Field(None, description="Not claimable before this time")
-    max_attempts: int = Field(
-        1, ge=1, le=MAX_ATTEMPTS, description="Failures are retried until this many attempts"
+    max_attempts: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_ATTEMPTS,
+        description="Failures are retried until this many attempts (default: the job's "
+        "declared max_attempts, else 1)",
     )
     idempotency_key: str | None = Field(
         None,
         min_length=1,
         max_length=255,
         description="Resubmitting the same key to the same job and room returns that task",
+    )
+    concurrency_key: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="The job's max_running_per_key counts running tasks by this key "
+        "(a tenant, a user, a resource)",
     )
 
     @model_validator(mode="after")
@@ -49,6 +63,7 @@ class SubmitOptionsIn(BaseModel):
             delay_seconds=self.delay_seconds,
             max_attempts=self.max_attempts,
             idempotency_key=self.idempotency_key,
+            concurrency_key=self.concurrency_key,
         )
 
 
@@ -57,6 +72,7 @@ class TaskOptionsOut(BaseModel):
     run_at: datetime | None = None
     attempt: int = 1
     max_attempts: int = 1
+    concurrency_key: str | None = None
 
 
 class FenceIn(BaseModel):

@@ -46,7 +46,16 @@ JsonType = JSON().with_variant(JSONB(), "postgresql")
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
 
 ROLES = ("admin", "operator", "viewer")
-TASK_STATUSES = ("pending", "claimed", "running", "completed", "failed", "cancelled")
+TASK_STATUSES = (
+    "waiting",
+    "pending",
+    "claimed",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+)
+STATUS_CHECK = "status IN ({})".format(", ".join(f"'{status}'" for status in TASK_STATUSES))
 
 
 class Base(DeclarativeBase):
@@ -103,6 +112,23 @@ class Job(Base):
     registered_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+    # Flow control (beyond the contract). A declared job exists without workers: the
+    # orphan rule never removes it, only a DELETE of its declaration.
+    declared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Submit defaults where a submit names none.
+    default_priority: Mapped[int | None] = mapped_column(Integer, default=None)
+    default_max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)
+    # Concurrency limits: claimed or running tasks of the job, in all and per
+    # concurrency_key. On PostgreSQL `active`/`active_keys` count the tasks claimed under
+    # a limit (tasks.limited), kept by a trigger (migration 0005); claims lock the job row
+    # and read them, so concurrent claimers queue on it instead of over-admitting.
+    max_running: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_running_per_key: Mapped[int | None] = mapped_column(Integer, default=None)
+    active: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    active_keys: Mapped[dict[str, Any]] = mapped_column(
+        JsonType, default=dict, server_default=text("'{}'")
+    )
 
     __table_args__ = (
         UniqueConstraint("room_id", "category", "name", name="uq_jobs_room_category_name"),
@@ -157,12 +183,17 @@ class Task(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=1)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    # Flow control (beyond the contract): the key the job's max_running_per_key counts by;
+    # whether the task was claimed under a limit (counted in jobs.active); whether other
+    # tasks wait on it (task_dependencies), so only such tasks settle dependants.
+    concurrency_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    limited: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    has_dependants: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('pending', 'claimed', 'running', 'completed', 'failed', 'cancelled')",
-            name="status",
-        ),
+        CheckConstraint(STATUS_CHECK, name="status"),
         # The claim path and queue_position: only pending rows, in claim order.
         Index(
             "ix_tasks_claimable",
@@ -203,6 +234,68 @@ class Task(Base):
         ),
         UniqueConstraint(
             "job_id", "room_id", "idempotency_key", name="uq_tasks_job_room_idempotency"
+        ),
+        # Concurrency limits: a job's claimed and running tasks, by key.
+        Index(
+            "ix_tasks_job_active",
+            "job_id",
+            "concurrency_key",
+            postgresql_where=text("status IN ('claimed', 'running')"),
+            sqlite_where=text("status IN ('claimed', 'running')"),
+        ),
+        # Dependencies: the repair pass over tasks still waiting on parents.
+        Index(
+            "ix_tasks_waiting",
+            "seq",
+            postgresql_where=text("status = 'waiting'"),
+            sqlite_where=text("status = 'waiting'"),
+        ),
+    )
+
+
+class TaskDependency(Base):
+    """`child_id` waits for `parent_id` to complete (beyond the contract). No foreign
+    keys: retention deletes finished parents; a child settles before that."""
+
+    __tablename__ = "task_dependencies"
+
+    parent_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    child_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, index=True)
+
+
+class Schedule(Base):
+    """A task submitted by the leader at each fire time: by `cron` (in `timezone`) or
+    every `every_seconds`. Each fire time is submitted once (its idempotency key)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    job_name: Mapped[str] = mapped_column(String(800))
+    room_id: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
+    cron: Mapped[str | None] = mapped_column(String(255), default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    every_seconds: Mapped[float | None] = mapped_column(default=None)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    catch_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    priority: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow())
+
+    __table_args__ = (
+        CheckConstraint("(cron IS NULL) <> (every_seconds IS NULL)", name="one_rule"),
+        # The leader's pass: enabled schedules by their next fire time.
+        Index(
+            "ix_schedules_due",
+            "next_fire_at",
+            postgresql_where=text("enabled"),
+            sqlite_where=text("enabled = 1"),
         ),
     )
 

@@ -29,6 +29,7 @@ async def test_stats_count_tasks_by_status_per_job_with_recent_finishes(
     assert response.status_code == 200
     job = _job(response.json(), JOB)
     assert job["counts"] == {
+        "waiting": 0,
         "pending": 1,
         "claimed": 0,
         "running": 0,

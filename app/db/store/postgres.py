@@ -168,6 +168,7 @@ class PostgresTaskStore:
                 task.max_attempts,
                 task.idempotency_key,
                 list(target.runnable_internal),
+                task.concurrency_key,
             )
         else:
             rows = await self._fetch(
@@ -183,6 +184,7 @@ class PostgresTaskStore:
                 [t.max_attempts for t in tasks],
                 [t.idempotency_key for t in tasks],
                 list(target.runnable_internal),
+                [t.concurrency_key for t in tasks],
             )
         return await self._inserted(target, tasks, rows)
 

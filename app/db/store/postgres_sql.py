@@ -79,7 +79,8 @@ def _numbered(sql: str, names: list[str]) -> str:
 _JOB = """
 job AS (
     SELECT id, deleted, room_id = '@internal' AS internal,
-           (room_id <> '@internal' OR full_name = ANY($runnable::text[])) AS runnable
+           (room_id <> '@internal' OR full_name = ANY($runnable::text[])) AS runnable,
+           default_priority, default_max_attempts
     FROM jobs WHERE full_name = $job_name
 )"""
 _JOB_COLUMNS = (
@@ -88,7 +89,7 @@ _JOB_COLUMNS = (
 )
 _INSERT_INTO = """INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, created_by,
                        internal, created_at, claimed_at, priority, run_at, attempt,
-                       max_attempts, idempotency_key)"""
+                       max_attempts, idempotency_key, concurrency_key)"""
 # An @internal task is stored `claimed` (worker-less): a broker message lost after the
 # commit is then re-sent by the leader's repair pass, never left pending.
 _NEW_STATUS = "CASE WHEN job.internal THEN 'claimed' ELSE 'pending' END"
@@ -98,9 +99,10 @@ SUBMIT = _numbered(
 WITH {_JOB}, ins AS (
     {_INSERT_INTO}
     SELECT $id, job.id, $job_name, $room_id, {_NEW_STATUS}, $payload::jsonb, $created_by,
-           job.internal, now(), CASE WHEN job.internal THEN now() END, $priority,
+           job.internal, now(), CASE WHEN job.internal THEN now() END,
+           COALESCE($priority::int, job.default_priority, 0),
            COALESCE($run_at, now() + make_interval(secs => COALESCE($delay::float8, 0))), 1,
-           $max_attempts, $key
+           COALESCE($max_attempts::int, job.default_max_attempts, 1), $key, $concurrency_key
     FROM job WHERE NOT job.deleted AND job.runnable
     -- A key already used (or this id, when a lost answer is retried) inserts nothing.
     ON CONFLICT DO NOTHING
@@ -121,6 +123,7 @@ FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
         "max_attempts",
         "key",
         "runnable",
+        "concurrency_key",
     ],
 )
 
@@ -131,13 +134,14 @@ SUBMIT_MANY = _numbered(
 WITH {_JOB}, ins AS (
     {_INSERT_INTO}
     SELECT u.id, job.id, $job_name, $room_id, {_NEW_STATUS}, u.payload::jsonb, $created_by,
-           job.internal, now(), CASE WHEN job.internal THEN now() END, u.priority,
+           job.internal, now(), CASE WHEN job.internal THEN now() END,
+           COALESCE(u.priority, job.default_priority, 0),
            COALESCE(u.run_at, now() + make_interval(secs => COALESCE(u.delay, 0))), 1,
-           u.max_attempts, u.key
+           COALESCE(u.max_attempts, job.default_max_attempts, 1), u.key, u.concurrency_key
     FROM job, unnest($ids::uuid[], $payloads::text[], $priorities::int[],
                      $run_ats::timestamptz[], $delays::float8[], $max_attempts::int[],
-                     $keys::text[]) WITH ORDINALITY
-         AS u(id, payload, priority, run_at, delay, max_attempts, key, ord)
+                     $keys::text[], $concurrency_keys::text[]) WITH ORDINALITY
+         AS u(id, payload, priority, run_at, delay, max_attempts, key, concurrency_key, ord)
     WHERE NOT job.deleted AND job.runnable
     ORDER BY u.ord
     ON CONFLICT DO NOTHING
@@ -167,6 +171,7 @@ LEFT JOIN ranked ON ranked.seq = ins.seq
         "max_attempts",
         "keys",
         "runnable",
+        "concurrency_keys",
     ],
 )
 
@@ -190,6 +195,7 @@ WITH worker AS (
     SELECT user_id FROM workers WHERE id = $worker_id
 ), candidates AS (
     SELECT head.seq FROM worker_jobs l
+    JOIN jobs j ON j.id = l.job_id AND NOT j.paused
     CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM tasks t
         WHERE t.job_id = l.job_id AND t.status = 'pending' AND NOT t.internal
@@ -222,13 +228,16 @@ FROM (SELECT 1) AS one LEFT JOIN claimed ON true
 _ORPHANS = f"""
 orphaned AS (
     -- REST.md: a job with no worker links and no pending task is soft-deleted when one
-    -- of its tasks ends (never @internal). The snapshot still shows this statement's
+    -- of its tasks ends (never @internal, never a declared job; waiting tasks count as
+    -- pending). The snapshot still shows this statement's
     -- rows as they were, hence the two exclusions.
     UPDATE jobs j SET deleted = true
     WHERE j.id IN (SELECT u.job_id FROM upd u WHERE u.status IN {TERMINAL})
-      AND NOT j.deleted AND j.room_id <> '@internal'
+      AND NOT j.deleted AND NOT j.declared AND j.room_id <> '@internal'
       AND NOT EXISTS (SELECT 1 FROM worker_jobs l WHERE l.job_id = j.id)
       AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'pending'
+                      AND p.seq NOT IN (SELECT seq FROM upd))
+      AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'waiting'
                       AND p.seq NOT IN (SELECT seq FROM upd))
       AND NOT EXISTS (SELECT 1 FROM upd u WHERE u.job_id = j.id AND u.status = 'pending')
     RETURNING j.room_id
@@ -502,10 +511,12 @@ WITH victims AS (
     DELETE FROM workers w WHERE w.id IN (SELECT id FROM victims) RETURNING w.id
 ), orphaned AS (
     UPDATE jobs j SET deleted = true
-    WHERE j.id IN (SELECT id FROM linked) AND NOT j.deleted AND j.room_id <> '@internal'
+    WHERE j.id IN (SELECT id FROM linked) AND NOT j.deleted AND NOT j.declared
+      AND j.room_id <> '@internal'
       AND NOT EXISTS (SELECT 1 FROM worker_jobs l WHERE l.job_id = j.id
                       AND l.worker_id NOT IN (SELECT id FROM victims))
       AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'pending')
+      AND NOT EXISTS (SELECT 1 FROM tasks p WHERE p.job_id = j.id AND p.status = 'waiting')
       AND NOT EXISTS (SELECT 1 FROM moved m WHERE m.job_id = j.id AND m.status = 'pending')
     RETURNING j.room_id
 )

@@ -241,7 +241,7 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
     found = db.execute(sql.JOB_BY_NAME, (target.job_name,)).fetchone()
     if found is None:
         return Inserted(None)
-    job_hex, deleted, room_id = found
+    job_hex, deleted, room_id, default_priority, default_max_attempts = found
     internal = room_id == "@internal"
     runnable = not internal or target.job_name in target.runnable_internal
     job = JobRef(uuid_text(job_hex), bool(deleted), internal, runnable)
@@ -251,7 +251,8 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
     views: list[TaskView] = []
     created: list[bool] = []
     for task in tasks:
-        row = db.execute(sql.INSERT_TASK, _insert_params(target, job, task, now)).fetchone()
+        params = _insert_params(target, job, task, now, default_priority, default_max_attempts)
+        row = db.execute(sql.INSERT_TASK, params).fetchone()
         created.append(row is not None)
         if row is None:  # its idempotency key (or, retried, its id) names an existing task
             row = db.execute(
@@ -262,7 +263,14 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
     return Inserted(job, [TaskView(v.task, positions.get(v.task.seq)) for v in views], created)
 
 
-def _insert_params(target: Target, job: JobRef, task: NewTask, now: str) -> tuple[Any, ...]:
+def _insert_params(
+    target: Target,
+    job: JobRef,
+    task: NewTask,
+    now: str,
+    default_priority: int | None,
+    default_max_attempts: int | None,
+) -> tuple[Any, ...]:
     if task.run_at is not None:
         run_at = time_text(0, task.run_at)
     elif task.delay_seconds:
@@ -280,11 +288,18 @@ def _insert_params(target: Target, job: JobRef, task: NewTask, now: str) -> tupl
         int(job.internal),
         now,
         now if job.internal else None,
-        task.priority,
+        _or_default(task.priority, default_priority, 0),
         run_at,
-        task.max_attempts,
+        _or_default(task.max_attempts, default_max_attempts, 1),
         task.idempotency_key,
+        task.concurrency_key,
     )
+
+
+def _or_default(value: int | None, default: int | None, fallback: int) -> int:
+    if value is not None:
+        return value
+    return fallback if default is None else default
 
 
 def _positions(db: sqlite3.Connection, job_hex: str, tasks: list[TaskRecord]) -> dict[int, int]:

@@ -24,7 +24,7 @@ _TIMES = tuple(
         "lease_expires_at",
     )
 )
-_INTERNAL = COLUMNS.index("internal")
+_BOOLS = (COLUMNS.index("internal"), COLUMNS.index("has_dependants"))
 _JSON = (COLUMNS.index("payload"), COLUMNS.index("result"))
 _WIDTH = len(COLUMNS)
 
@@ -56,7 +56,8 @@ def record_of(row: tuple[Any, ...]) -> TaskRecord:
     for index in _TIMES:
         if values[index] is not None:
             values[index] = time_of(values[index])
-    values[_INTERNAL] = bool(values[_INTERNAL])
+    for index in _BOOLS:
+        values[index] = bool(values[index])
     for index in _JSON:
         # A JSON column has NUMERIC affinity in SQLite: a bare number comes back as one.
         if values[index] is not None and not isinstance(values[index], str):

@@ -29,14 +29,17 @@ ORDER BY priority DESC, run_at, seq
 
 GET = f"SELECT {TASK} FROM tasks t WHERE t.id = ?"
 
-JOB_BY_NAME = "SELECT id, deleted, room_id FROM jobs WHERE full_name = ?"
+JOB_BY_NAME = (
+    "SELECT id, deleted, room_id, default_priority, default_max_attempts "
+    "FROM jobs WHERE full_name = ?"
+)
 
 # A key already used (or this id, when a lost answer is retried) inserts nothing.
 INSERT_TASK = f"""
 INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, created_by, internal,
                    created_at, claimed_at, priority, run_at, attempt, max_attempts,
-                   idempotency_key)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                   idempotency_key, concurrency_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
 ON CONFLICT DO NOTHING
 RETURNING {RETURNING}
 """
@@ -54,7 +57,8 @@ HEARTBEAT = "UPDATE workers SET last_heartbeat = ? WHERE id = ?"
 
 CLAIMABLE = """
 SELECT seq FROM tasks
-WHERE job_id IN (SELECT job_id FROM worker_jobs WHERE worker_id = ?)
+WHERE job_id IN (SELECT l.job_id FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
+                 WHERE l.worker_id = ? AND j.paused = 0)
   AND status = 'pending' AND internal = 0 AND run_at <= ?
 ORDER BY priority DESC, run_at, seq
 LIMIT ?
@@ -79,12 +83,13 @@ WHERE t.id = ?
 """
 
 # REST.md: a job with no worker links and no pending task is soft-deleted when one of
-# its tasks ends (never @internal).
+# its tasks ends (never @internal, never a declared job; waiting tasks count as pending).
 SOFT_DELETE_ORPHAN = """
 UPDATE jobs SET deleted = 1
-WHERE id = ? AND deleted = 0 AND room_id <> '@internal'
+WHERE id = ? AND deleted = 0 AND declared = 0 AND room_id <> '@internal'
   AND NOT EXISTS (SELECT 1 FROM worker_jobs WHERE job_id = jobs.id)
   AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = jobs.id AND status = 'pending')
+  AND NOT EXISTS (SELECT 1 FROM tasks WHERE job_id = jobs.id AND status = 'waiting')
 RETURNING room_id
 """
 

@@ -39,6 +39,8 @@ class TaskRecord:
     max_attempts: int
     lease_expires_at: datetime | None
     idempotency_key: str | None
+    concurrency_key: str | None
+    has_dependants: bool
 
     def payload_value(self) -> dict[str, Any]:
         value = orjson.loads(self.payload)

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 
 class TaskStatus(StrEnum):
+    WAITING = "waiting"  # beyond the contract: on parents (depends_on), not yet claimable
     PENDING = "pending"
     CLAIMED = "claimed"
     RUNNING = "running"
@@ -30,9 +31,10 @@ class Cause(StrEnum):
     RELEASE = "release"  # the worker hands the task back (shutdown): no attempt spent
     EXPIRE = "expire"  # a claim's lease ran out before the task started
     LOST = "lost"  # the worker is gone or stuck (cleanup, timeouts): the task fails
+    SETTLE = "settle"  # its parents ended: a waiting task becomes pending, or is cancelled
 
 
-P, C, R = TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.RUNNING
+W, P, C, R = TaskStatus.WAITING, TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.RUNNING
 DONE, FAILED, CANCELLED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED
 
 TERMINAL = frozenset({DONE, FAILED, CANCELLED})
@@ -45,12 +47,13 @@ EDGES: dict[Cause, frozenset[tuple[TaskStatus, TaskStatus]]] = {
         {(P, C), (P, CANCELLED), (C, R), (C, FAILED), (C, CANCELLED)}
         | {(R, DONE), (R, FAILED), (R, CANCELLED)}
     ),
-    Cause.CANCEL: frozenset({(P, CANCELLED), (C, CANCELLED), (R, CANCELLED)}),
+    Cause.CANCEL: frozenset({(W, CANCELLED), (P, CANCELLED), (C, CANCELLED), (R, CANCELLED)}),
     Cause.RETRY: frozenset({(FAILED, P), (CANCELLED, P)}),
     Cause.REQUEUE: frozenset({(C, P), (R, P)}),
     Cause.RELEASE: frozenset({(C, P), (R, P)}),
     Cause.EXPIRE: frozenset({(C, P)}),
     Cause.LOST: frozenset({(C, FAILED), (R, FAILED)}),
+    Cause.SETTLE: frozenset({(W, P), (W, CANCELLED)}),
 }
 
 

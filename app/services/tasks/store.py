@@ -36,13 +36,17 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
+    """A task to insert. `priority` and `max_attempts` left None take the job's defaults
+    (its declaration), else 0 and 1."""
+
     id: str
     payload: RawJson
-    priority: int = 0
+    priority: int | None = None
     run_at: datetime | None = None
     delay_seconds: float | None = None
-    max_attempts: int = 1
+    max_attempts: int | None = None
     idempotency_key: str | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

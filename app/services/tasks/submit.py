@@ -24,13 +24,15 @@ from app.services.tasks.store import NewTask, Target, TaskStore
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """Beyond the contract; the defaults reproduce the contract's plain submit."""
+    """Beyond the contract; the defaults reproduce the contract's plain submit. Unset
+    priority and max_attempts take the job's declared defaults (else 0 and 1)."""
 
-    priority: int = 0
+    priority: int | None = None
     run_at: datetime | None = None
     delay_seconds: float | None = None
-    max_attempts: int = 1
+    max_attempts: int | None = None
     idempotency_key: str | None = None
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Submission:
             delay_seconds=o.delay_seconds,
             max_attempts=o.max_attempts,
             idempotency_key=o.idempotency_key,
+            concurrency_key=o.concurrency_key,
         )
 
 
