@@ -236,7 +236,7 @@ WITH worker AS (
         FOR UPDATE SKIP LOCKED
     ) AS head
 ), candidates AS (
-    SELECT head.seq, head.priority, head.run_at, false AS limited FROM worker_jobs l
+    SELECT head.seq, head.priority, head.run_at FROM worker_jobs l
     JOIN jobs j ON j.id = l.job_id AND NOT j.paused AND NOT {_HAS_LIMITS}
     CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM tasks t
@@ -248,15 +248,18 @@ WITH worker AS (
     ) AS head
     WHERE l.worker_id = $worker_id AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
     UNION ALL
-    SELECT g.seq, g.priority, g.run_at, true FROM gated g
+    SELECT g.seq, g.priority, g.run_at FROM gated g
     WHERE {_KEY_HAS_ROOM.format(task="g", extra="g.nth")}
     ORDER BY priority DESC, run_at, seq
     LIMIT $limit
 ), claimed AS (
+    -- By an array of seqs, not a join: a join's plan, made once for every run, may walk
+    -- pk_tasks from its start. A task of a locked (limited) job came from `gated`.
     UPDATE tasks t
     SET status = 'claimed', worker_id = $worker_id, claimed_at = now(),
-        lease_expires_at = now() + make_interval(secs => $lease), limited = c.limited
-    FROM candidates c WHERE t.seq = c.seq
+        lease_expires_at = now() + make_interval(secs => $lease),
+        limited = EXISTS (SELECT 1 FROM gate g WHERE g.id = t.job_id)
+    WHERE t.seq = ANY (ARRAY(SELECT seq FROM candidates))
     RETURNING {task_columns("t")}
 )
 SELECT (SELECT user_id FROM worker) AS owner, {task_columns("claimed")}
