@@ -10,9 +10,10 @@ from collections import Counter
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from app.background.sweeper import count_active_under_limits
-from app.db.models import WorkerJob
+from app.db.models import Job, WorkerJob
 from app.services.actors import Actor
 from app.services.tasks.states import TaskStatus
 from app.services.tasks.store import Report
@@ -146,3 +147,13 @@ async def test_limits_set_on_a_job_with_running_tasks_count_them_after_a_sweep(
         assert counted == 3
         assert (await counters(core, job_id))[0] == 3
         assert await count_active_under_limits(core.tasks) == 0
+
+
+async def test_a_paused_job_with_limits_is_not_claimed(core: Core) -> None:
+    actor, [worker], job_id, job_name = await setup(core, 1)
+    await set_limits(core, job_id, max_running=2)
+    await submit_keys(core, actor, job_name, [None])
+    async with core.sessionmaker() as session:
+        await session.execute(update(Job).where(Job.id == job_id).values(paused=True))
+        await session.commit()
+    assert await core.tasks.claim(actor, worker, 5) == []
