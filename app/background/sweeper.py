@@ -1,6 +1,6 @@
 """The leader's passes: stale workers, expired claim leases, stuck @internal tasks, tasks
-running past their job's timeout, lost @internal dispatches, retention; and the scheduler
-that wakes workers for tasks that became due.
+running past their job's timeout, counters of jobs given limits, lost @internal
+dispatches, retention; and the scheduler that wakes workers for tasks that became due.
 
 Every pass is a TaskService call (it commits, then publishes); `run_forever` and
 `run_scheduler` are the loops a server runs while it is the leader.
@@ -55,6 +55,15 @@ async def apply_retention(tasks: TaskService, older_than_seconds: float) -> int:
     return deleted
 
 
+async def count_active_under_limits(tasks: TaskService) -> int:
+    """Tasks of a job that were claimed before it had limits join its counters (PostgreSQL;
+    SQLite counts at each claim). Until then the job may run over its limit by that many."""
+    counted = await tasks.store.count_active_under_limits()
+    if counted:
+        log.info("counted %d active task(s) under limits set since their claim", counted)
+    return counted
+
+
 async def redispatch_lost(
     settings: Settings, tasks: TaskService, publisher: Publisher
 ) -> list[str]:
@@ -84,6 +93,7 @@ async def run_pass(settings: Settings, tasks: TaskService, publisher: Publisher)
             lambda: tasks.fail_stuck_internal(settings.internal_task_timeout_seconds),
         ),
         ("fail_timed_out", lambda: tasks.fail_timed_out(settings.task_timeout_grace_seconds)),
+        ("count_active_under_limits", lambda: count_active_under_limits(tasks)),
         ("redispatch_lost", lambda: redispatch_lost(settings, tasks, publisher)),
         ("apply_retention", lambda: apply_retention(tasks, settings.retain_finished_seconds)),
     ]

@@ -58,6 +58,10 @@ RETRYABLE = (
     asyncpg.InterfaceError,
     ConnectionError,
 )
+# A statement that lost a deadlock was rolled back whole: sent again, it applies once.
+# Claims lock limited jobs' rows in id order; a report's trigger updates the rows of the
+# jobs its tasks belong to in task order, so the two can meet in opposite orders.
+DEADLOCK_RETRIES = 3
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -120,6 +124,16 @@ class PostgresTaskStore:
             self._pool = None
 
     async def _run(self, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return await self._run_connected(call)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                log.info("statement lost a deadlock; sending it again")
+        raise AssertionError("unreachable")
+
+    async def _run_connected(self, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         assert self._pool is not None, "the task store is not started"
         pool = self._pool
         for attempt in (1, 2):
@@ -359,6 +373,12 @@ class PostgresTaskStore:
             return int(status.rsplit(" ", 1)[-1])
 
         return await self._run(delete)
+
+    async def count_active_under_limits(self) -> int:
+        counted: int = await self._run(
+            lambda connection: connection.fetchval(sql.COUNT_ACTIVE_UNDER_LIMITS)
+        )
+        return counted
 
     async def prune_throughput(self, older_than_seconds: float) -> None:
         await self._run(

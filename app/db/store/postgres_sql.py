@@ -184,18 +184,60 @@ WHERE t.id = ANY($1::uuid[])
 
 # --- claim ---------------------------------------------------------------------------------
 
-# One LATERAL probe per linked job takes the head of that job's slice of
-# ix_tasks_claimable (FOR UPDATE SKIP LOCKED: concurrent claimers pass each other's rows
+# A job with either limit set; its claims are counted (tasks.limited, jobs.active).
+_HAS_LIMITS = "(j.max_running IS NOT NULL OR j.max_running_per_key IS NOT NULL)"
+# Whether a task's key still has room, by the job's counters (`g`) plus `extra` tasks of
+# the key taken before it in this statement. A task without a key has only max_running.
+_KEY_HAS_ROOM = (
+    "({task}.concurrency_key IS NULL OR g.max_running_per_key IS NULL "
+    "OR COALESCE((g.active_keys ->> {task}.concurrency_key)::int, 0) + {extra} "
+    "<= g.max_running_per_key)"
+)
+
+# Jobs without limits: one LATERAL probe per linked job takes the head of that job's slice
+# of ix_tasks_claimable (FOR UPDATE SKIP LOCKED: concurrent claimers pass each other's rows
 # instead of queueing, and a row claimed meanwhile is re-checked and passed over); the
 # heads are compared. Ownership rides in the same statement; the owner comes back so a
 # claim of nothing can say why without a second round trip.
+#
+# Jobs with limits (beyond the contract): a count of active tasks read in the statement's
+# snapshot would miss claims committed since it was taken, so the limits are judged on the
+# job row's counters (kept by the trigger of migration 0005) read under the row's lock.
+# `gate` locks the worker's limited jobs in id order: a concurrent claimer queues there,
+# and when it gets the lock it reads the row as last committed (READ COMMITTED re-reads a
+# row it had to wait for), counts included. Each such job's probe runs after its row is
+# locked (a LATERAL over `gate` pulls the row first) and takes at most the room left under
+# max_running, skipping keys already full; `gated` numbers the tasks of each key so that
+# those that would overfill it within this batch are dropped (a batch may come back short
+# of a key-heavy head; the next claim takes the rest). The tasks taken are marked
+# `limited`, which makes the trigger count them.
 CLAIM = _numbered(
     f"""
 WITH worker AS (
     SELECT user_id FROM workers WHERE id = $worker_id
+), gate AS MATERIALIZED (
+    SELECT j.id, j.max_running, j.max_running_per_key, j.active, j.active_keys
+    FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
+    WHERE l.worker_id = $worker_id AND NOT j.paused AND {_HAS_LIMITS}
+      AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
+    ORDER BY j.id
+    FOR UPDATE OF j
+), gated AS (
+    SELECT head.*, g.max_running_per_key, g.active_keys,
+           row_number() OVER (PARTITION BY g.id, head.concurrency_key
+                              ORDER BY head.priority DESC, head.run_at, head.seq) AS nth
+    FROM gate g
+    CROSS JOIN LATERAL (
+        SELECT t.seq, t.priority, t.run_at, t.concurrency_key FROM tasks t
+        WHERE t.job_id = g.id AND t.status = 'pending' AND NOT t.internal
+          AND t.run_at <= now() AND {_KEY_HAS_ROOM.format(task="t", extra=1)}
+        ORDER BY t.priority DESC, t.run_at, t.seq
+        LIMIT LEAST($limit, GREATEST(COALESCE(g.max_running - g.active, $limit), 0))
+        FOR UPDATE SKIP LOCKED
+    ) AS head
 ), candidates AS (
-    SELECT head.seq FROM worker_jobs l
-    JOIN jobs j ON j.id = l.job_id AND NOT j.paused
+    SELECT head.seq, head.priority, head.run_at FROM worker_jobs l
+    JOIN jobs j ON j.id = l.job_id AND NOT j.paused AND NOT {_HAS_LIMITS}
     CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM tasks t
         WHERE t.job_id = l.job_id AND t.status = 'pending' AND NOT t.internal
@@ -205,13 +247,19 @@ WITH worker AS (
         FOR UPDATE SKIP LOCKED
     ) AS head
     WHERE l.worker_id = $worker_id AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
-    ORDER BY head.priority DESC, head.run_at, head.seq
+    UNION ALL
+    SELECT g.seq, g.priority, g.run_at FROM gated g
+    WHERE {_KEY_HAS_ROOM.format(task="g", extra="g.nth")}
+    ORDER BY priority DESC, run_at, seq
     LIMIT $limit
 ), claimed AS (
+    -- By an array of seqs, not a join: a join's plan, made once for every run, may walk
+    -- pk_tasks from its start. A task of a locked (limited) job came from `gated`.
     UPDATE tasks t
     SET status = 'claimed', worker_id = $worker_id, claimed_at = now(),
-        lease_expires_at = now() + make_interval(secs => $lease)
-    FROM candidates c WHERE t.seq = c.seq
+        lease_expires_at = now() + make_interval(secs => $lease),
+        limited = EXISTS (SELECT 1 FROM gate g WHERE g.id = t.job_id)
+    WHERE t.seq = ANY (ARRAY(SELECT seq FROM candidates))
     RETURNING {task_columns("t")}
 )
 SELECT (SELECT user_id FROM worker) AS owner, {task_columns("claimed")}
@@ -529,6 +577,26 @@ FROM (SELECT 1) AS one LEFT JOIN moved m ON true
 """,
     ["ids", "silent_since", "stale_before", "error", "base", "cap", "low", "high"],
 )
+
+# Tasks claimed while their job had no limits (limits set since) are not in its counters:
+# marked `limited` now, the trigger counts them. Job rows are locked in id order first, as
+# claims lock them, so this pass never deadlocks with a claim. Reads ix_tasks_job_active.
+COUNT_ACTIVE_UNDER_LIMITS = """
+WITH jobs_off AS (
+    SELECT j.id FROM jobs j
+    WHERE (j.max_running IS NOT NULL OR j.max_running_per_key IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id
+                  AND t.status IN ('claimed', 'running') AND NOT t.limited)
+    ORDER BY j.id
+    FOR UPDATE OF j
+), marked AS (
+    UPDATE tasks t SET limited = true
+    FROM jobs_off j
+    WHERE t.job_id = j.id AND t.status IN ('claimed', 'running') AND NOT t.limited
+    RETURNING t.seq
+)
+SELECT count(*) FROM marked
+"""
 
 # Claims whose lease ran out before the task started: back to pending, due now, attempt
 # counter advanced (so the stale claim's reports are refused) and no attempt spent.

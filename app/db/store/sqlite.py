@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.db.session import private_sqlite_file
+from app.db.store import sqlite_limits
 from app.db.store import sqlite_sql as sql
 from app.db.store.sqlite_codec import (
     BUSY_TIMEOUT_MS,
@@ -192,6 +193,10 @@ class SqliteTaskStore:
     async def delete_finished(self, older_than_seconds: float, limit: int) -> int:
         return await self._tx(_delete_finished, older_than_seconds, limit)
 
+    async def count_active_under_limits(self) -> int:
+        """Nothing to count: a claim here counts the active tasks it competes with."""
+        return 0
+
     async def prune_throughput(self, older_than_seconds: float) -> None:
         await self._tx(
             lambda db: db.execute(sql.PRUNE_THROUGHPUT, (time_text(-older_than_seconds),))
@@ -323,7 +328,7 @@ def _claim(
     if owner != actor_id:
         return Claimed(owner, [])
     now = time_text()
-    seqs = [seq for (seq,) in db.execute(sql.CLAIMABLE, (hex_id(worker_id), now, limit)).fetchall()]
+    seqs = _claimable(db, hex_id(worker_id), now, limit)
     changes = [
         Change(record_of(row), TaskStatus.PENDING)
         for row in _update_each(
@@ -338,6 +343,17 @@ def _claim(
         )
     ]
     return Claimed(owner, changes)
+
+
+def _claimable(db: sqlite3.Connection, worker_hex: str, now: str, limit: int) -> list[int]:
+    """The seqs to claim, in claim order: the heads of the worker's jobs without limits,
+    and of those with limits as many as their limits admit."""
+    found = [
+        (-priority, run_at, seq)
+        for priority, run_at, seq in db.execute(sql.CLAIMABLE, (worker_hex, now, limit))
+    ]
+    found.extend(sqlite_limits.candidates(db, worker_hex, now, limit))
+    return [seq for _, _, seq in sorted(found)[:limit]]
 
 
 def _update_each(db: sqlite3.Connection, seqs: Sequence[int], values: dict[str, Any]) -> list[Row]:

@@ -55,10 +55,12 @@ PROVIDER_BY_NAME = f"{_PROVIDER} WHERE full_name = ?"
 PROVIDER_BY_ID = f"{_PROVIDER} WHERE id = ?"
 HEARTBEAT = "UPDATE workers SET last_heartbeat = ? WHERE id = ?"
 
+# Jobs with limits are claimed through sqlite_limits.py.
 CLAIMABLE = """
-SELECT seq FROM tasks
+SELECT priority, run_at, seq FROM tasks
 WHERE job_id IN (SELECT l.job_id FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
-                 WHERE l.worker_id = ? AND j.paused = 0)
+                 WHERE l.worker_id = ? AND j.paused = 0
+                   AND j.max_running IS NULL AND j.max_running_per_key IS NULL)
   AND status = 'pending' AND internal = 0 AND run_at <= ?
 ORDER BY priority DESC, run_at, seq
 LIMIT ?

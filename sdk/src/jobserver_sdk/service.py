@@ -42,6 +42,7 @@ class TaskInfo(BaseModel):
     run_at: datetime | None = None
     attempt: int = 1
     max_attempts: int = 1
+    concurrency_key: str | None = None
     result: Any = None
 
     @property
@@ -174,6 +175,7 @@ class JobService:
         delay: float | timedelta | None,
         priority: int | None,
         max_attempts: int | None,
+        concurrency_key: str | None = None,
     ) -> dict[str, Any]:
         # A fresh idempotency key makes the submit safe to retry after a lost answer.
         item: dict[str, Any] = {
@@ -185,6 +187,8 @@ class JobService:
         seconds = _delay_seconds(delay)
         if seconds:
             item["delay_seconds"] = seconds
+        if concurrency_key is not None:
+            item["concurrency_key"] = concurrency_key
         return item
 
     async def submit(
@@ -194,11 +198,14 @@ class JobService:
         delay: float | timedelta | None = None,
         priority: int | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
     ) -> Task:
-        """Queue one task; it is not claimable before `delay` (seconds or a timedelta)."""
+        """Queue one task; it is not claimable before `delay` (seconds or a timedelta).
+        `concurrency_key` names what the job's `max_running_per_key` counts by (a tenant,
+        a user, a resource)."""
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
         body = await self.client.request(
-            "POST", path, json=self._item(job, delay, priority, max_attempts)
+            "POST", path, json=self._item(job, delay, priority, max_attempts, concurrency_key)
         )
         return Task(self.client, TaskInfo.model_validate(body))
 
@@ -208,6 +215,7 @@ class JobService:
         *,
         delay: float | timedelta | None = None,
         priority: int | None = None,
+        concurrency_key: str | None = None,
     ) -> list[Task]:
         """Queue many tasks through the bulk endpoint (all or nothing per call of up to
         1,000, in order). Jobs of several classes are sent as one bulk call per class; a
@@ -220,7 +228,7 @@ class JobService:
             path = f"{JOBLIB}/rooms/{self.room}/tasks/{cls.full_name(self.job_room)}/bulk"
             for start in range(0, len(indexes), BULK_MAX):
                 chunk = indexes[start : start + BULK_MAX]
-                items = [self._item(jobs[i], delay, priority, None) for i in chunk]
+                items = [self._item(jobs[i], delay, priority, None, concurrency_key) for i in chunk]
                 for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
