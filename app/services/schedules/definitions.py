@@ -57,6 +57,8 @@ class ScheduleChange:
     max_attempts: int | None = None
 
 
+# Everything, for the CLI's listing.
+ALL = PageRequest(limit=1_000_000)
 RULE_FIELDS = frozenset({"cron", "timezone", "every_seconds"})
 PLAIN_FIELDS = ("payload", "catch_up", "priority", "max_attempts")
 
@@ -109,6 +111,18 @@ async def list_schedules(
         query = query.where(Schedule.room_id == room_id)
     rows, total = await fetch(session, query, page)
     return Page([row[0] for row in rows], total, page.limit, page.offset)
+
+
+def describe(schedule: Schedule) -> str:
+    """One tab-separated line: id, job, room, rule, state, next fire time."""
+    rule = (
+        f"cron {schedule.cron} ({schedule.timezone})"
+        if schedule.cron is not None
+        else f"every {schedule.every_seconds:g}s"
+    )
+    state = "enabled" if schedule.enabled else "disabled"
+    next_at = schedule.next_fire_at.isoformat() if schedule.next_fire_at else "-"
+    return "\t".join([str(schedule.id), schedule.job_name, schedule.room_id, rule, state, next_at])
 
 
 async def get(session: AsyncSession, schedule_id: uuid.UUID) -> Schedule:
