@@ -27,9 +27,7 @@ async def register_job(client: httpx.AsyncClient, headers: dict[str, str]) -> No
     assert response.status_code in (200, 201), response.text
 
 
-async def create(
-    client: httpx.AsyncClient, headers: dict[str, str], **body: Any
-) -> httpx.Response:
+async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any) -> httpx.Response:
     fields: dict[str, Any] = {"job_name": JOB, "room_id": ROOM, "every_seconds": 60}
     fields.update(body)
     return await client.post(SCHEDULES, json=fields, headers=headers)
