@@ -1,5 +1,5 @@
-"""Background loops of the server (sweeper, scheduler) and who runs them: the runner keeps
-the leader lock and runs the loops exactly while it holds it."""
+"""Background loops of the server (sweeper, scheduler, schedules) and who runs them: the
+runner keeps the leader lock and runs the loops exactly while it holds it."""
 
 from __future__ import annotations
 

@@ -249,3 +249,19 @@ async def test_a_change_keeps_the_fields_it_does_not_name(
     ).json()
     assert (after["payload"], after["catch_up"], after["priority"]) == ({"b": 2}, True, 4)
     assert after["next_fire_at"] == before["next_fire_at"]
+
+
+async def test_a_null_clears_priority_and_max_attempts_and_leaves_the_rest(
+    client: httpx.AsyncClient, user_headers: dict[str, str]
+) -> None:
+    await register_job(client, user_headers)
+    schedule = await created(client, user_headers, priority=4, max_attempts=2, catch_up=True)
+    changed = await client.patch(
+        f"{SCHEDULES}/{schedule}",
+        json={"priority": None, "max_attempts": None, "catch_up": None, "payload": None},
+        headers=user_headers,
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert (body["priority"], body["max_attempts"]) == (None, None)
+    assert (body["catch_up"], body["payload"]) == (True, {})

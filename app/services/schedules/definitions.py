@@ -61,6 +61,8 @@ class ScheduleChange:
 ALL = PageRequest(limit=1_000_000)
 RULE_FIELDS = frozenset({"cron", "timezone", "every_seconds"})
 PLAIN_FIELDS = ("payload", "catch_up", "priority", "max_attempts")
+# A given None clears these; the others cannot be empty, so None leaves them as they are.
+CLEARABLE = frozenset({"priority", "max_attempts"})
 
 
 async def database_now(session: AsyncSession) -> datetime:
@@ -154,8 +156,9 @@ async def update(
     if change.payload is not None:
         limits.payload(change.payload)
     for name in PLAIN_FIELDS:
-        if name in change.given and (name != "payload" or change.payload is not None):
-            setattr(schedule, name, getattr(change, name))
+        value = getattr(change, name)
+        if name in change.given and (value is not None or name in CLEARABLE):
+            setattr(schedule, name, value)
     enabling = change.enabled is True and not schedule.enabled
     if change.enabled is not None:
         schedule.enabled = change.enabled
