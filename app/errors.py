@@ -60,6 +60,10 @@ class JobNotFound(NotFound):
     """No active job has that full name."""
 
 
+class ScheduleNotFound(NotFound):
+    """No schedule has that id."""
+
+
 class WorkerNotFound(NotFound):
     """No worker has that id (or it is not the caller's, where ownership matters)."""
 
@@ -115,6 +119,11 @@ class UnprocessableContent(JobserverError):
 
     status = 422
     title = "Unprocessable Content"
+
+
+class InvalidSchedule(UnprocessableContent):
+    """A schedule's rule cannot be used: a bad cron expression, an unknown timezone, or
+    not exactly one of `cron` and `every_seconds`."""
 
 
 class PayloadTooLarge(JobserverError):

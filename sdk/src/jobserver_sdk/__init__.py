@@ -19,7 +19,7 @@ from jobserver_sdk.errors import (
     ServerUnavailable,
 )
 from jobserver_sdk.job import Job
-from jobserver_sdk.service import JobService, Task, TaskInfo
+from jobserver_sdk.service import JobService, ScheduleInfo, Task, TaskInfo
 from jobserver_sdk.worker import Worker
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "JobService",
     "JobserverSdkError",
     "ResultTimeout",
+    "ScheduleInfo",
     "ServerUnavailable",
     "Task",
     "TaskInfo",

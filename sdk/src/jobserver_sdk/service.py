@@ -121,6 +121,24 @@ class Task:
         return info.result
 
 
+class ScheduleInfo(BaseModel):
+    """A schedule as the server reports it (`JobService.schedule`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID
+    job_name: str
+    room_id: str
+    payload: dict[str, Any] = {}
+    cron: str | None = None
+    timezone: str = "UTC"
+    every_seconds: float | None = None
+    enabled: bool = True
+    catch_up: bool = False
+    next_fire_at: datetime | None = None
+    last_fired_at: datetime | None = None
+
+
 def _delay_seconds(delay: float | timedelta | None) -> float | None:
     if isinstance(delay, timedelta):
         return delay.total_seconds()
@@ -242,6 +260,36 @@ class JobService:
             half = len(items) // 2
             return await self._bulk(path, items[:half]) + await self._bulk(path, items[half:])
         return list(body["items"])
+
+    async def schedule(
+        self,
+        job: Job,
+        *,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        every: float | timedelta | None = None,
+        catch_up: bool = False,
+    ) -> ScheduleInfo:
+        """Have the server submit `job` by `cron` (read in `timezone`) or `every` (seconds or
+        a timedelta), once per fire time. Not retried on a lost answer: a retry could
+        create a second schedule."""
+        body = {
+            "job_name": type(job).full_name(self.job_room),
+            "room_id": self.room,
+            "payload": job.payload(),
+            "cron": cron,
+            "timezone": timezone,
+            "every_seconds": _delay_seconds(every),
+            "catch_up": catch_up,
+            "priority": type(job).priority,
+            "max_attempts": type(job).max_attempts,
+        }
+        found = await self.client.request("POST", f"{JOBLIB}/schedules", json=body, safe=False)
+        return ScheduleInfo.model_validate(found)
+
+    async def unschedule(self, schedule_id: uuid.UUID | str) -> None:
+        """Delete a schedule; the tasks it submitted stay."""
+        await self.client.request("DELETE", f"{JOBLIB}/schedules/{schedule_id}")
 
     def task(self, task_id: uuid.UUID | str) -> Task:
         """A handle on an existing task by id (call `refresh()` to load it)."""
