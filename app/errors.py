@@ -88,6 +88,11 @@ class StaleAttempt(Conflict):
     """The report comes from an attempt of the task that is no longer current."""
 
 
+class ParentEnded(Conflict):
+    """A task named in `depends_on` already failed or was cancelled: its dependant would
+    be cancelled at once."""
+
+
 class InvalidCategory(BadRequest):
     """The category is not in the configured allow-list."""
 
@@ -115,6 +120,11 @@ class UnprocessableContent(JobserverError):
 
     status = 422
     title = "Unprocessable Content"
+
+
+class UnknownParent(UnprocessableContent):
+    """A task named in `depends_on` does not exist, is not readable by the submitter, or
+    is not an earlier item of the same bulk submit."""
 
 
 class PayloadTooLarge(JobserverError):
