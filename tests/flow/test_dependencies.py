@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from app.db.models import Task
+from app.db.models import Task, TaskDependency
 from app.state import Core
 from tests.beyond.conftest import JOB, ROOM, Api
 
@@ -278,3 +278,16 @@ async def test_the_sweeper_settles_a_child_whose_parent_ended_unsettled(
     assert await core.tasks.settle_waiting(1000) == 1
     assert await status_of(api, user_headers, child["id"]) == "pending"
     assert await status_of(api, user_headers, still["id"]) == "waiting"
+
+
+async def test_a_settled_task_keeps_no_dependency_rows(
+    api: Api, user_headers: Headers, core: Core
+) -> None:
+    worker = await api.register(user_headers)
+    parent = await submitted(api, user_headers)
+    child = await submitted(api, user_headers, parent["id"])
+    grandchild = await submitted(api, user_headers, child["id"])
+    await run(api, user_headers, worker)
+    async with core.sessionmaker() as session:
+        edges = (await session.execute(select(TaskDependency.child_id))).scalars().all()
+    assert edges == [uuid.UUID(grandchild["id"])]

@@ -692,6 +692,9 @@ WITH chosen AS ({chosen}), judged AS (
         error = j.broken
     FROM judged j WHERE t.seq = j.seq AND (j.broken IS NOT NULL OR j.ready)
     RETURNING {task_columns("t")}, 'waiting'::text AS old_status
+), unlinked AS (
+    -- A settled task needs its edges no more: the table holds only those still waiting.
+    DELETE FROM task_dependencies d USING moved m WHERE d.child_id = m.id
 )
 {_MOVED_TAIL}
 """

@@ -309,6 +309,7 @@ def _settle(db: sqlite3.Connection, children: Sequence[tuple[int, str]]) -> list
         if status == TaskStatus.CANCELLED:
             values |= {"completed_at": now, "error": error}
         after = record_of(_update_each(db, [seq], values)[0])
+        db.execute(sql.UNLINK_CHILD, (child_hex,))
         changes.append(Change(after, TaskStatus.WAITING, _position(db, after)))
     return changes
 

@@ -195,3 +195,5 @@ PARENTS_OF = """
 SELECT d.parent_id, p.status FROM task_dependencies d LEFT JOIN tasks p ON p.id = d.parent_id
 WHERE d.child_id = ?
 """
+# A settled task needs its edges no more: the table holds only those still waiting.
+UNLINK_CHILD = "DELETE FROM task_dependencies WHERE child_id = ?"
