@@ -109,6 +109,20 @@ async def test_a_cancelled_parent_cancels_its_dependants(api: Api, user_headers:
     assert child_now["error"] == f"parent {parent['id']} cancelled"
 
 
+async def test_a_parent_failed_by_the_loss_of_its_worker_cancels_its_dependants(
+    api: Api, user_headers: Headers
+) -> None:
+    worker = await api.register(user_headers)
+    parent = await submitted(api, user_headers)
+    child = await submitted(api, user_headers, parent["id"])
+    assert await api.claim(user_headers, worker) is not None
+    deleted = await api.client.delete(f"/v1/joblib/workers/{worker}", headers=user_headers)
+    assert deleted.status_code == 204
+    child_now = await api.get(user_headers, child["id"])
+    assert child_now["status"] == "cancelled"
+    assert child_now["error"] == f"parent {parent['id']} failed"
+
+
 async def test_a_parent_failing_with_attempts_left_keeps_its_child_waiting(
     api: Api, user_headers: Headers, admin_headers: Headers
 ) -> None:

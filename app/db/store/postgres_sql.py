@@ -140,9 +140,13 @@ edges AS (
          AS e(child, parent, parent_key)
     LEFT JOIN tasks k ON e.parent_key IS NOT NULL AND k.job_id = (SELECT id FROM job)
                      AND k.room_id = $room_id AND k.idempotency_key = e.parent_key
+), locked AS (
+    -- In seq order, as every statement here locks tasks: no deadlock with another.
+    SELECT seq FROM tasks WHERE id IN (SELECT parent FROM edges)
+    ORDER BY seq
+    FOR NO KEY UPDATE
 ), marked AS (
-    UPDATE tasks p SET has_dependants = true
-    WHERE p.id IN (SELECT parent FROM edges)
+    UPDATE tasks p SET has_dependants = true FROM locked l WHERE p.seq = l.seq
     RETURNING p.id, p.status
 ),"""
 _WAITS = (
