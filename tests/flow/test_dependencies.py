@@ -4,6 +4,7 @@ that cascades. Over HTTP on both databases; the sweeper's repair called directly
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,41 @@ async def test_a_fan_in_child_becomes_pending_only_when_all_ten_parents_complete
         await run(api, user_headers, worker)
     assert await status_of(api, user_headers, child["id"]) == "pending"
     assert await run(api, user_headers, worker) == child["id"]
+
+
+async def test_parents_completing_at_once_leave_no_child_waiting(
+    api: Api, user_headers: Headers
+) -> None:
+    worker = await api.register(user_headers)
+    parents = [(await submitted(api, user_headers))["id"] for _ in range(10)]
+    child = await submitted(api, user_headers, *parents)
+    for _ in parents:
+        task = await api.claim(user_headers, worker)
+        assert task is not None
+        await api.patch(user_headers, task["id"], status="running")
+    await asyncio.gather(*(api.patch(user_headers, p, status="completed") for p in parents))
+    assert await status_of(api, user_headers, child["id"]) == "pending"
+
+
+async def test_a_child_submitted_while_its_parent_ends_is_settled(
+    api: Api, user_headers: Headers
+) -> None:
+    worker = await api.register(user_headers)
+    for end in ("completed", "failed") * 5:
+        parent = await submitted(api, user_headers)
+        task = await api.claim(user_headers, worker)
+        assert task is not None
+        await api.patch(user_headers, parent["id"], status="running")
+        child, _ = await asyncio.gather(
+            api.submit(user_headers, depends_on=[parent["id"]]),
+            api.patch(user_headers, parent["id"], status=end),
+        )
+        if child.status_code == 409:  # the parent had failed before the submit's check
+            continue
+        expected = "pending" if end == "completed" else "cancelled"
+        assert await status_of(api, user_headers, child.json()["id"]) == expected
+        if expected == "pending":
+            await run(api, user_headers, worker)
 
 
 async def test_a_failed_parent_cancels_its_dependants_and_theirs(
