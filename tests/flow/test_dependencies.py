@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import select, update
 
 from app.db.models import Task, TaskDependency
+from app.services.events import TaskAvailable, TaskStatusEvent
 from app.state import Core
 from tests.beyond.conftest import JOB, ROOM, Api
+from tests.recorder import Recorder
 
 Headers = dict[str, str]
 
@@ -68,6 +70,20 @@ async def test_a_chain_of_three_completes_in_order(api: Api, user_headers: Heade
         await api.patch(user_headers, task["id"], status="running")
         await api.patch(user_headers, task["id"], status="completed")
     assert await status_of(api, user_headers, third["id"]) == "completed"
+
+
+async def test_a_child_made_pending_wakes_its_jobs_workers(
+    api: Api, user_headers: Headers, core: Core
+) -> None:
+    worker = await api.register(user_headers)
+    parent = await submitted(api, user_headers)
+    child = await submitted(api, user_headers, parent["id"])
+    published = Recorder.install(core)
+    await run(api, user_headers, worker)
+    woken = [e for e in published.events if isinstance(e, TaskAvailable)]
+    assert [e.task_id for e in woken] == [child["id"]]
+    statuses = [(e.id, e.status) for e in published.events if isinstance(e, TaskStatusEvent)]
+    assert (child["id"], "pending") in statuses
 
 
 async def test_a_fan_in_child_becomes_pending_only_when_all_ten_parents_completed(
