@@ -92,6 +92,11 @@ class StaleAttempt(Conflict):
     """The report comes from an attempt of the task that is no longer current."""
 
 
+class ParentEnded(Conflict):
+    """A task named in `depends_on` already failed or was cancelled: its dependant would
+    be cancelled at once."""
+
+
 class InvalidCategory(BadRequest):
     """The category is not in the configured allow-list."""
 
@@ -124,6 +129,11 @@ class UnprocessableContent(JobserverError):
 class InvalidSchedule(UnprocessableContent):
     """A schedule's rule cannot be used: a bad cron expression, an unknown timezone, or
     not exactly one of `cron` and `every_seconds`."""
+
+
+class UnknownParent(UnprocessableContent):
+    """A task named in `depends_on` does not exist, is not readable by the submitter, or
+    is not an earlier item of the same bulk submit."""
 
 
 class PayloadTooLarge(JobserverError):

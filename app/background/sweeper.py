@@ -1,6 +1,7 @@
 """The leader's passes: stale workers, expired claim leases, stuck @internal tasks, tasks
 running past their job's timeout, counters of jobs given limits, lost @internal
-dispatches, retention; and the scheduler that wakes workers for tasks that became due.
+dispatches, waiting tasks never settled, retention; and the scheduler that wakes workers
+for tasks that became due.
 
 Every pass is a TaskService call (it commits, then publishes); `run_forever` and
 `run_scheduler` are the loops a server runs while it is the leader.
@@ -27,6 +28,8 @@ RETENTION_BATCH = 1000
 RETENTION_BATCHES_PER_PASS = 50
 # Throughput minutes are kept this long (the dashboard's "last day").
 THROUGHPUT_KEEP_SECONDS = 24 * 3600 + 3600
+# Waiting tasks settled per pass by the repair step (normally none are due).
+SETTLE_BATCH = 1000
 
 
 async def sweep_stale_workers(tasks: TaskService, older_than: timedelta) -> list[str]:
@@ -95,6 +98,8 @@ async def run_pass(settings: Settings, tasks: TaskService, publisher: Publisher)
         ("fail_timed_out", lambda: tasks.fail_timed_out(settings.task_timeout_grace_seconds)),
         ("count_active_under_limits", lambda: count_active_under_limits(tasks)),
         ("redispatch_lost", lambda: redispatch_lost(settings, tasks, publisher)),
+        # A crash between a parent's end and the settlement of its children.
+        ("settle_waiting", lambda: tasks.settle_waiting(SETTLE_BATCH)),
         ("apply_retention", lambda: apply_retention(tasks, settings.retain_finished_seconds)),
     ]
     for name, step in steps:

@@ -167,7 +167,16 @@ class PostgresTaskStore:
 
     # --- submit ------------------------------------------------------------------------
     async def submit(self, target: Target, tasks: Sequence[NewTask]) -> Inserted:
-        if len(tasks) == 1:
+        if any(t.parents for t in tasks):
+            keys = {t.id: t.idempotency_key for t in tasks}
+            rows = await self._fetch(
+                sql.SUBMIT_DEPENDANT,
+                *self._many_args(target, tasks),
+                [t.id for t in tasks for _ in t.parents],
+                [p for t in tasks for p in t.parents],
+                [keys.get(p) for t in tasks for p in t.parents],
+            )
+        elif len(tasks) == 1:
             task = tasks[0]
             rows = await self._fetch(
                 sql.SUBMIT,
@@ -185,22 +194,25 @@ class PostgresTaskStore:
                 task.concurrency_key,
             )
         else:
-            rows = await self._fetch(
-                sql.SUBMIT_MANY,
-                [t.id for t in tasks],
-                target.job_name,
-                target.room_id,
-                [t.payload for t in tasks],
-                target.created_by,
-                [t.priority for t in tasks],
-                [t.run_at for t in tasks],
-                [t.delay_seconds for t in tasks],
-                [t.max_attempts for t in tasks],
-                [t.idempotency_key for t in tasks],
-                list(target.runnable_internal),
-                [t.concurrency_key for t in tasks],
-            )
+            rows = await self._fetch(sql.SUBMIT_MANY, *self._many_args(target, tasks))
         return await self._inserted(target, tasks, rows)
+
+    @staticmethod
+    def _many_args(target: Target, tasks: Sequence[NewTask]) -> list[Any]:
+        return [
+            [t.id for t in tasks],
+            target.job_name,
+            target.room_id,
+            [t.payload for t in tasks],
+            target.created_by,
+            [t.priority for t in tasks],
+            [t.run_at for t in tasks],
+            [t.delay_seconds for t in tasks],
+            [t.max_attempts for t in tasks],
+            [t.idempotency_key for t in tasks],
+            list(target.runnable_internal),
+            [t.concurrency_key for t in tasks],
+        ]
 
     async def _inserted(
         self, target: Target, tasks: Sequence[NewTask], rows: list[asyncpg.Record]
@@ -306,6 +318,9 @@ class PostgresTaskStore:
         row = await self._fetchrow(sql.GET, task_id)
         return None if row is None else TaskView(record_at(row, 0), row["position"])
 
+    async def get_many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        return [record_at(row, 0) for row in await self._fetch(sql.GET_MANY, list(task_ids))]
+
     async def heartbeat(self, worker_id: str, actor_id: str) -> Beat:
         row = await self._fetchrow(sql.HEARTBEAT, worker_id, actor_id)
         assert row is not None
@@ -357,6 +372,12 @@ class PostgresTaskStore:
 
     async def fail_stuck_internal(self, older_than_seconds: float, error: str) -> list[Change]:
         return await self._moved(sql.FAIL_STUCK_INTERNAL, float(older_than_seconds), error)
+
+    async def settle_children(self, parent_ids: Sequence[str]) -> list[Change]:
+        return await self._moved(sql.SETTLE_CHILDREN, list(parent_ids))
+
+    async def settle_waiting(self, limit: int) -> list[Change]:
+        return await self._moved(sql.SETTLE_WAITING, limit)
 
     async def take_lost_dispatches(self, grace_seconds: float) -> list[str]:
         grace = float(grace_seconds)

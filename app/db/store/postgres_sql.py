@@ -127,17 +127,59 @@ FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
     ],
 )
 
-# Many tasks of one job: the rows travel as one array per column, so a batch of 1,000 is
-# one short prepared statement. Positions: one window over the job's pending tasks.
-SUBMIT_MANY = _numbered(
-    f"""
-WITH {_JOB}, ins AS (
-    {_INSERT_INTO}
-    SELECT u.id, job.id, $job_name, $room_id, {_NEW_STATUS}, u.payload::jsonb, $created_by,
+# Dependencies (a separate statement, so that a submit without them costs what it did):
+# the edges (child, parent) arrive as two arrays; the parents that exist are marked
+# `has_dependants` (a row lock: a parent's end commits before or after this, never
+# unseen), and a child waits unless every parent had completed. A parent inserted by the
+# same statement (an earlier item) is not in `marked`, so its children wait.
+_EDGES = """
+edges AS (
+    -- An earlier item whose idempotency key names an existing task stands for that task.
+    SELECT e.child, COALESCE(k.id, e.parent) AS parent
+    FROM unnest($edge_children::uuid[], $edge_parents::uuid[], $edge_parent_keys::text[])
+         AS e(child, parent, parent_key)
+    LEFT JOIN tasks k ON e.parent_key IS NOT NULL AND k.job_id = (SELECT id FROM job)
+                     AND k.room_id = $room_id AND k.idempotency_key = e.parent_key
+), locked AS (
+    -- In seq order, as every statement here locks tasks: no deadlock with another.
+    SELECT seq FROM tasks WHERE id IN (SELECT parent FROM edges)
+    ORDER BY seq
+    FOR NO KEY UPDATE
+), marked AS (
+    UPDATE tasks p SET has_dependants = true FROM locked l WHERE p.seq = l.seq
+    RETURNING p.id, p.status
+),"""
+_WAITS = (
+    "EXISTS (SELECT 1 FROM edges e LEFT JOIN marked m ON m.id = e.parent "
+    "WHERE e.child = u.id AND m.status IS DISTINCT FROM 'completed')"
+)
+_DEPENDANT_TAIL = """, deps AS (
+    INSERT INTO task_dependencies (parent_id, child_id)
+    SELECT e.parent, e.child FROM edges e WHERE e.child IN (SELECT id FROM ins)
+    ON CONFLICT DO NOTHING
+)"""
+
+
+def _submit_many(*, dependant: bool) -> str:
+    """Many tasks of one job: the rows travel as one array per column, so a batch of
+    1,000 is one short prepared statement. Positions: one window over the job's pending
+    tasks. `dependant`: with the edges of depends_on (see _EDGES)."""
+    status = (
+        f"CASE WHEN job.internal THEN 'claimed' WHEN {_WAITS} THEN 'waiting' ELSE 'pending' END"
+    )
+    insert_into = _INSERT_INTO
+    if dependant:
+        insert_into = _INSERT_INTO.replace("concurrency_key)", "concurrency_key, has_dependants)")
+    sql = f"""
+WITH {_JOB}, {_EDGES if dependant else ""} ins AS (
+    {insert_into}
+    SELECT u.id, job.id, $job_name, $room_id, {status if dependant else _NEW_STATUS},
+           u.payload::jsonb, $created_by,
            job.internal, now(), CASE WHEN job.internal THEN now() END,
            COALESCE(u.priority, job.default_priority, 0),
            COALESCE(u.run_at, now() + make_interval(secs => COALESCE(u.delay, 0))), 1,
            COALESCE(u.max_attempts, job.default_max_attempts, 1), u.key, u.concurrency_key
+           {", u.id IN (SELECT parent FROM edges)" if dependant else ""}
     FROM job, unnest($ids::uuid[], $payloads::text[], $priorities::int[],
                      $run_ats::timestamptz[], $delays::float8[], $max_attempts::int[],
                      $keys::text[], $concurrency_keys::text[]) WITH ORDINALITY
@@ -146,7 +188,7 @@ WITH {_JOB}, ins AS (
     ORDER BY u.ord
     ON CONFLICT DO NOTHING
     RETURNING {task_columns("tasks", payload=False)}
-), ranked AS (
+){_DEPENDANT_TAIL if dependant else ""}, ranked AS (
     SELECT q.seq, row_number() OVER (ORDER BY q.priority DESC, q.run_at, q.seq) AS position
     FROM (
         SELECT seq, priority, run_at FROM tasks
@@ -158,8 +200,8 @@ WITH {_JOB}, ins AS (
 SELECT {_JOB_COLUMNS}, {task_columns("ins")}, ranked.position
 FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
 LEFT JOIN ranked ON ranked.seq = ins.seq
-""",
-    [
+"""
+    names = [
         "ids",
         "job_name",
         "room_id",
@@ -172,8 +214,14 @@ LEFT JOIN ranked ON ranked.seq = ins.seq
         "keys",
         "runnable",
         "concurrency_keys",
-    ],
-)
+    ]
+    if dependant:
+        names += ["edge_children", "edge_parents", "edge_parent_keys"]
+    return _numbered(sql, names)
+
+
+SUBMIT_MANY = _submit_many(dependant=False)
+SUBMIT_DEPENDANT = _submit_many(dependant=True)
 
 # Tasks an idempotency key (or a retried id) already named: read after the insert.
 EXISTING = f"""
@@ -487,6 +535,7 @@ WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RELEASE_RULES)}, upd AS (
 # --- reads -----------------------------------------------------------------------------------
 
 GET = f"SELECT {task_columns('t')}, {position('t')} AS position FROM tasks t WHERE t.id = $1"
+GET_MANY = f"SELECT {task_columns('t')} FROM tasks t WHERE t.id = ANY($1::uuid[])"
 
 HEARTBEAT = """
 WITH w AS (
@@ -689,6 +738,50 @@ WITH doomed AS (
 )
 DELETE FROM tasks t USING doomed d WHERE t.seq = d.seq
 """
+
+
+# Settlement (dependencies): waiting tasks whose parents ended. Cancelled, naming the
+# first parent (by id) that failed, was cancelled or is gone; else pending once every
+# parent completed; else left waiting (services/tasks/dependencies.py `settled`). Run
+# after the parents' own statement committed, so their new status is seen here.
+def _settle(chosen: str) -> str:
+    return f"""
+WITH chosen AS ({chosen}), judged AS (
+    SELECT t.seq,
+        (SELECT 'parent ' || d.parent_id::text || ' ' || COALESCE(p.status, 'not found')
+         FROM task_dependencies d LEFT JOIN tasks p ON p.id = d.parent_id
+         WHERE d.child_id = t.id AND (p.id IS NULL OR p.status IN ('failed', 'cancelled'))
+         ORDER BY d.parent_id LIMIT 1) AS broken,
+        NOT EXISTS (SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
+                    WHERE d.child_id = t.id AND p.status <> 'completed') AS ready
+    FROM tasks t WHERE t.seq IN (SELECT seq FROM chosen) AND t.status = 'waiting'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+), moved AS (
+    UPDATE tasks t SET
+        status = CASE WHEN j.broken IS NOT NULL THEN 'cancelled' ELSE 'pending' END,
+        completed_at = CASE WHEN j.broken IS NOT NULL THEN now() END,
+        error = j.broken
+    FROM judged j WHERE t.seq = j.seq AND (j.broken IS NOT NULL OR j.ready)
+    RETURNING {task_columns("t")}, 'waiting'::text AS old_status
+), unlinked AS (
+    -- A settled task needs its edges no more: the table holds only those still waiting.
+    DELETE FROM task_dependencies d USING moved m WHERE d.child_id = m.id
+)
+{_MOVED_TAIL}
+"""
+
+
+SETTLE_CHILDREN = _settle(
+    "SELECT t.seq FROM task_dependencies d JOIN tasks t ON t.id = d.child_id "
+    "WHERE d.parent_id = ANY($1::uuid[]) AND t.status = 'waiting'"
+)
+# The sweeper's repair: the oldest waiting tasks none of whose parents still runs.
+SETTLE_WAITING = _settle(
+    "SELECT w.seq FROM tasks w WHERE w.status = 'waiting' AND NOT EXISTS ("
+    "SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id "
+    f"WHERE d.child_id = w.id AND p.status NOT IN {TERMINAL}) ORDER BY w.seq LIMIT $1"
+)
 
 PRUNE_THROUGHPUT = "DELETE FROM task_throughput WHERE minute < now() - make_interval(secs => $1)"
 

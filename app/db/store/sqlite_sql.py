@@ -170,3 +170,32 @@ WHERE seq IN (
 )
 ORDER BY seq
 """
+
+# --- dependencies ------------------------------------------------------------------------
+
+# A parent named by depends_on: marked as having dependants; its status decides whether
+# the child waits (no row: it does not exist).
+MARK_PARENT = "UPDATE tasks SET has_dependants = 1 WHERE id = ? RETURNING status"
+INSERT_DEPENDENCY = """
+INSERT INTO task_dependencies (parent_id, child_id) VALUES (?, ?) ON CONFLICT DO NOTHING
+"""
+WAITING_CHILDREN = """
+SELECT DISTINCT t.seq, t.id FROM task_dependencies d JOIN tasks t ON t.id = d.child_id
+WHERE d.parent_id IN ({marks}) AND t.status = 'waiting'
+ORDER BY t.seq
+"""
+# The sweeper's repair: the oldest waiting tasks none of whose parents still runs.
+WAITING_SETTLED = f"""
+SELECT w.seq, w.id FROM tasks w
+WHERE w.status = 'waiting' AND NOT EXISTS (
+    SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
+    WHERE d.child_id = w.id AND p.status NOT IN {TERMINAL})
+ORDER BY w.seq
+LIMIT ?
+"""
+PARENTS_OF = """
+SELECT d.parent_id, p.status FROM task_dependencies d LEFT JOIN tasks p ON p.id = d.parent_id
+WHERE d.child_id = ?
+"""
+# A settled task needs its edges no more: the table holds only those still waiting.
+UNLINK_CHILD = "DELETE FROM task_dependencies WHERE child_id = ?"

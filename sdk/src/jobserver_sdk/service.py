@@ -85,7 +85,7 @@ class Task:
         return self.info
 
     async def cancel(self) -> TaskInfo:
-        """Cancel the task (pending, claimed or running). A worker's later report on it is
+        """Cancel the task (waiting, pending, claimed or running). A worker's later report on it is
         refused, so it never turns completed."""
         self.info = TaskInfo.model_validate(
             await self._client.request("POST", f"{JOBLIB}/tasks/{self.id}/cancel", safe=False)
@@ -194,6 +194,7 @@ class JobService:
         priority: int | None,
         max_attempts: int | None,
         concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> dict[str, Any]:
         # A fresh idempotency key makes the submit safe to retry after a lost answer.
         item: dict[str, Any] = {
@@ -207,6 +208,8 @@ class JobService:
             item["delay_seconds"] = seconds
         if concurrency_key is not None:
             item["concurrency_key"] = concurrency_key
+        if after:
+            item["depends_on"] = [str(t.id if isinstance(t, Task) else t) for t in after]
         return item
 
     async def submit(
@@ -217,14 +220,15 @@ class JobService:
         priority: int | None = None,
         max_attempts: int | None = None,
         concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> Task:
-        """Queue one task; it is not claimable before `delay` (seconds or a timedelta).
-        `concurrency_key` names what the job's `max_running_per_key` counts by (a tenant,
-        a user, a resource)."""
+        """Queue one task; it is not claimable before `delay` (seconds or a timedelta), nor
+        before every task in `after` (handles or ids) completed: it is `waiting` until
+        then, and cancelled if one of them fails or is cancelled. `concurrency_key` names
+        what the job's `max_running_per_key` counts by (a tenant, a user, a resource)."""
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
-        body = await self.client.request(
-            "POST", path, json=self._item(job, delay, priority, max_attempts, concurrency_key)
-        )
+        item = self._item(job, delay, priority, max_attempts, concurrency_key, after)
+        body = await self.client.request("POST", path, json=item)
         return Task(self.client, TaskInfo.model_validate(body))
 
     async def submit_many(
@@ -234,10 +238,12 @@ class JobService:
         delay: float | timedelta | None = None,
         priority: int | None = None,
         concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> list[Task]:
         """Queue many tasks through the bulk endpoint (all or nothing per call of up to
         1,000, in order). Jobs of several classes are sent as one bulk call per class; a
-        call larger than the server accepts (413, nothing stored) is sent again in halves."""
+        call larger than the server accepts (413, nothing stored) is sent again in halves.
+        Each task waits for every task in `after`, as in `submit`."""
         by_class: dict[type[Job], list[int]] = {}
         for index, job in enumerate(jobs):
             by_class.setdefault(type(job), []).append(index)
@@ -246,7 +252,10 @@ class JobService:
             path = f"{JOBLIB}/rooms/{self.room}/tasks/{cls.full_name(self.job_room)}/bulk"
             for start in range(0, len(indexes), BULK_MAX):
                 chunk = indexes[start : start + BULK_MAX]
-                items = [self._item(jobs[i], delay, priority, None, concurrency_key) for i in chunk]
+                items = [
+                    self._item(jobs[i], delay, priority, None, concurrency_key, after)
+                    for i in chunk
+                ]
                 for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
