@@ -69,15 +69,14 @@ async def test_a_paused_jobs_task_runs_on_the_waiting_worker_once_resumed(
     server: Server, room: str
 ) -> None:
     who = f"paused-{uuid.uuid4().hex[:6]}"
-    name = SayHello.full_name(room)
     async with (
         service_for(server, room) as service,
         workers(server.url, server.token, room, [SayHello]),
     ):
-        await service.client.request("POST", f"/v1/joblib/jobs/{name}/pause", safe=False)
+        assert (await service.pause(SayHello))["paused"] is True
         task = await service.submit(SayHello(who=who))
         await asyncio.sleep(1.0)
         assert (await task.refresh()).status == "pending"
-        await service.client.request("POST", f"/v1/joblib/jobs/{name}/resume", safe=False)
+        assert (await service.resume(SayHello))["paused"] is False
         await wait_for_status(task, "completed")
     assert EXECUTIONS[who] == 1

@@ -229,6 +229,19 @@ class JobService:
         self._declared.add(job_cls)
         return found
 
+    async def pause(self, job_cls: type[Job]) -> dict[str, Any]:
+        """Stop claims of the job's tasks; submits are still accepted. Returns the job."""
+        return await self._pause_or_resume(job_cls, "pause")
+
+    async def resume(self, job_cls: type[Job]) -> dict[str, Any]:
+        """Let the job's tasks be claimed again (waiting workers are woken)."""
+        return await self._pause_or_resume(job_cls, "resume")
+
+    async def _pause_or_resume(self, job_cls: type[Job], action: str) -> dict[str, Any]:
+        path = f"{JOBLIB}/jobs/{job_cls.full_name(self.job_room)}/{action}"
+        found: dict[str, Any] = await self.client.request("POST", path)
+        return found
+
     async def _declare_once(self, job_cls: type[Job]) -> None:
         if job_cls in self._declared:
             return
