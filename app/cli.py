@@ -1,9 +1,10 @@
-"""The `jobserver` command: serve, worker, db, users, jobs, token, config. Each command
-delegates."""
+"""The `jobserver` command: serve, worker, db, users, jobs, schedules, token, config.
+Each command delegates."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from app.db.session import make_engine, make_sessionmaker
 from app.errors import JobserverError, StartupRefused
 from app.services import jobs, pauses, tokens, users
 from app.services.actors import Actor
+from app.services.schedules import definitions as schedules
+from app.services.schedules.definitions import ScheduleChange, ScheduleSpec
 from app.settings import Settings, masked_items
 
 T = TypeVar("T")
@@ -34,8 +37,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 jobs_app = typer.Typer(help="List, pause and resume jobs.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
-# Whoever can reach the database from a shell is its administrator.
-CLI_ACTOR = Actor(uuid.UUID(int=0), "admin")
+schedules_app = typer.Typer(help="Manage schedules (tasks fired by cron).", no_args_is_help=True)
+app.add_typer(schedules_app, name="schedules")
+# Whoever runs the CLI holds the database itself: it acts as an admin.
+CONSOLE = Actor(id=uuid.UUID(int=0), role="admin")
 
 
 def _settings() -> Settings:
@@ -278,7 +283,7 @@ def jobs_list(
 def _set_paused(job_name: str, paused: bool) -> None:
     async def go() -> None:
         async with _session(_settings()) as session:
-            await pauses.set_paused(session, CLI_ACTOR, job_name, paused)
+            await pauses.set_paused(session, CONSOLE, job_name, paused)
 
     _run(go())
 
@@ -295,6 +300,93 @@ def jobs_resume(job_name: str) -> None:
     """Resume a paused job; its workers take its tasks at their next poll."""
     _set_paused(job_name, False)
     typer.echo(f"{job_name} is resumed")
+
+
+@schedules_app.command("list")
+def schedules_list(
+    job: Annotated[str | None, typer.Option(help="Only this job (full name)")] = None,
+    room: Annotated[str | None, typer.Option(help="Only this room")] = None,
+) -> None:
+    """List schedules: id, job, room, rule, state, next fire time."""
+
+    async def go() -> list[str]:
+        async with _session(_settings()) as session:
+            page = await schedules.list_schedules(session, schedules.ALL, job, room)
+            return [schedules.describe(item) for item in page.items]
+
+    for line in _run(go()):
+        typer.echo(line)
+
+
+@schedules_app.command("add")
+def schedules_add(
+    job: Annotated[str, typer.Argument(help="The job's full name, room:category:name")],
+    room: Annotated[str, typer.Option(help="The room each task is submitted to")],
+    owner: Annotated[str, typer.Option(help="Email of the user the tasks are submitted as")],
+    cron: Annotated[str | None, typer.Option(help="Cron expression")] = None,
+    timezone: Annotated[str, typer.Option(help="IANA timezone of the cron")] = "UTC",
+    every: Annotated[float | None, typer.Option(help="Fire every this many seconds")] = None,
+    payload: Annotated[str, typer.Option(help="The task payload, a JSON object")] = "{}",
+    catch_up: Annotated[
+        bool, typer.Option(help="After downtime, fire the latest missed time")
+    ] = False,
+) -> None:
+    """Add a schedule, owned by OWNER."""
+    settings = _settings()
+    try:
+        body = json.loads(payload)
+    except ValueError as exc:
+        _fail(f"--payload is not JSON: {exc}")
+    if not isinstance(body, dict):
+        _fail("--payload must be a JSON object")
+    spec = ScheduleSpec(job, room, body, cron, timezone, every, catch_up=catch_up)
+
+    async def go() -> str:
+        async with _session(settings) as session:
+            user = await users.require_by_email(session, owner)
+            actor = users.actor_of(user)
+            created = await schedules.create(session, actor, spec, settings.json_limits)
+            return schedules.describe(created)
+
+    typer.echo(_run(go()))
+
+
+def _change_schedule(schedule_id: uuid.UUID, enabled: bool) -> None:
+    change = ScheduleChange(given=frozenset({"enabled"}), enabled=enabled)
+
+    async def go() -> str:
+        settings = _settings()
+        async with _session(settings) as session:
+            changed = await schedules.update(
+                session, CONSOLE, schedule_id, change, settings.json_limits
+            )
+            return schedules.describe(changed)
+
+    typer.echo(_run(go()))
+
+
+@schedules_app.command("enable")
+def schedules_enable(schedule_id: uuid.UUID) -> None:
+    """Enable a schedule: its next fire time counts from now."""
+    _change_schedule(schedule_id, True)
+
+
+@schedules_app.command("disable")
+def schedules_disable(schedule_id: uuid.UUID) -> None:
+    """Disable a schedule: it fires no more until enabled."""
+    _change_schedule(schedule_id, False)
+
+
+@schedules_app.command("delete")
+def schedules_delete(schedule_id: uuid.UUID) -> None:
+    """Delete a schedule (the tasks it submitted stay)."""
+
+    async def go() -> None:
+        async with _session(_settings()) as session:
+            await schedules.delete(session, CONSOLE, schedule_id)
+
+    _run(go())
+    typer.echo(f"deleted {schedule_id}")
 
 
 @app.command()

@@ -60,6 +60,10 @@ class JobNotFound(NotFound):
     """No active job has that full name."""
 
 
+class ScheduleNotFound(NotFound):
+    """No schedule has that id."""
+
+
 class WorkerNotFound(NotFound):
     """No worker has that id (or it is not the caller's, where ownership matters)."""
 
@@ -92,6 +96,11 @@ class StaleAttempt(Conflict):
     """The report comes from an attempt of the task that is no longer current."""
 
 
+class ParentEnded(Conflict):
+    """A task named in `depends_on` already failed or was cancelled: its dependant would
+    be cancelled at once."""
+
+
 class InvalidCategory(BadRequest):
     """The category is not in the configured allow-list."""
 
@@ -119,6 +128,16 @@ class UnprocessableContent(JobserverError):
 
     status = 422
     title = "Unprocessable Content"
+
+
+class InvalidSchedule(UnprocessableContent):
+    """A schedule's rule cannot be used: a bad cron expression, an unknown timezone, or
+    not exactly one of `cron` and `every_seconds`."""
+
+
+class UnknownParent(UnprocessableContent):
+    """A task named in `depends_on` does not exist, is not readable by the submitter, or
+    is not an earlier item of the same bulk submit."""
 
 
 class PayloadTooLarge(JobserverError):

@@ -25,6 +25,7 @@ from app.api.body_limit import BodyLimitMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.providers import router as providers_router
 from app.api.request_log import RequestLogMiddleware
+from app.api.schedules import router as schedules_router
 from app.dashboard import routes as dashboard_routes
 from app.dashboard.feed import Feed
 from app.db.session import make_engine, make_sessionmaker
@@ -146,7 +147,7 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
                 lifecycle.bounded_exit("@internal jobs", INTERNAL_STOP_SECONDS, serving)
             )
             if settings.background_enabled:
-                loops = background.running(settings, task_service, publisher)
+                loops = background.running(settings, task_service, publisher, sessions=sessionmaker)
                 await stack.enter_async_context(
                     lifecycle.bounded_exit("background loops", LOOPS_STOP_SECONDS, loops)
                 )
@@ -172,6 +173,7 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     app.include_router(providers_router)
     app.include_router(jobs.router)
     app.include_router(job_definitions.router)
+    app.include_router(schedules_router)
     app.include_router(stats.router)
     app.include_router(metrics_router)
     dashboard_routes.include(app)

@@ -141,6 +141,14 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(
         1.0, gt=0, description="How often the leader wakes workers for tasks that became due"
     )
+    schedule_tick_seconds: float = Field(
+        1.0, gt=0, description="How often the leader fires the schedules that are due"
+    )
+    schedule_grace_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="A schedule's fire time at most this old is on time; older ones were missed",
+    )
     max_result_bytes: int = Field(
         1_048_576, ge=1, description="Largest task result a worker may report (JSON bytes)"
     )

@@ -7,7 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.services.tasks.submit import Submission, TaskOptions
@@ -16,6 +23,8 @@ from app.services.tasks.submit import Submission, TaskOptions
 MAX_PRIORITY = 1_000_000
 MAX_DELAY_SECONDS = 366 * 24 * 3600
 MAX_ATTEMPTS = 100
+# Each parent is a row to check at submit and a dependency row to judge at settlement.
+MAX_PARENTS = 100
 
 
 class SubmitOptionsIn(BaseModel):
@@ -50,6 +59,13 @@ class SubmitOptionsIn(BaseModel):
         "(a tenant, a user, a resource)",
     )
 
+    depends_on: list[uuid.UUID | StrictInt] | None = Field(
+        None,
+        max_length=MAX_PARENTS,
+        description="Task ids (or, in a bulk submit, indexes of earlier items) that must "
+        "complete first; until then the task is `waiting`",
+    )
+
     @model_validator(mode="after")
     def _one_due_time(self) -> SubmitOptionsIn:
         if self.delay_seconds is not None and self.run_at is not None:
@@ -64,6 +80,9 @@ class SubmitOptionsIn(BaseModel):
             max_attempts=self.max_attempts,
             idempotency_key=self.idempotency_key,
             concurrency_key=self.concurrency_key,
+            depends_on=tuple(
+                p if isinstance(p, int) else str(p) for p in dict.fromkeys(self.depends_on or ())
+            ),
         )
 
 

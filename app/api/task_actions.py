@@ -57,8 +57,8 @@ async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: Call
     nothing; the tasks come back in order. Each item takes the fields of a single submit."""
     tasks = who.core.tasks
     submissions = body.submissions(tasks.limits.bulk_items)
-    submitted = await tasks.submit(who.actor, room_id, job_name, submissions)
     readable_by = scope.limited_to(who.actor, who.core.settings.task_read_scope)
+    submitted = await tasks.submit(who.actor, room_id, job_name, submissions, readable_by)
     await scope.check_matched(who.core.store, readable_by, submitted.views, submitted.created)
     items = [task_body(view) for view in submitted.views]
     return JsonResponse({"items": items}, status.HTTP_202_ACCEPTED)

@@ -60,10 +60,10 @@ async def submit_task(
 ) -> Response:
     """Submit a task to a job; it is durable before this answers."""
     core, actor = who.core, who.actor
-    submitted = await core.tasks.submit(
-        actor, room_id, job_name, [Submission(body.payload, body.options())]
-    )
     readable_by = scope.limited_to(actor, core.settings.task_read_scope)
+    submitted = await core.tasks.submit(
+        actor, room_id, job_name, [Submission(body.payload, body.options())], readable_by
+    )
     await scope.check_matched(core.store, readable_by, submitted.views, submitted.created)
     view = submitted.views[0]
     headers = {"Location": f"/v1/joblib/tasks/{view.task.id}", "Retry-After": "1"}

@@ -1,15 +1,18 @@
-"""Background loops of the server (sweeper, scheduler) and who runs them: the runner keeps
-the leader lock and runs the loops exactly while it holds it."""
+"""Background loops of the server (sweeper, scheduler, schedules) and who runs them: the
+runner keeps the leader lock and runs the loops exactly while it holds it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.background import leader as leaders
 from app.background.leader import LeaderLock
+from app.background.schedules import run_schedules
 from app.background.sweeper import run_forever, run_pass, run_scheduler
 from app.realtime.publisher import Publisher
 from app.services.tasks.service import TaskService
@@ -48,14 +51,16 @@ async def running(
     tasks: TaskService,
     publisher: Publisher,
     lock: LeaderLock | None = None,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
 ) -> AsyncIterator[None]:
     """The loops run while the context is open and this process holds the leader lock.
-    `lock` defaults to the one for the settings' database."""
+    `lock` defaults to the one for the settings' database; schedules fire only when
+    `sessions` (the ORM's) is given."""
     if lock is None:
         lock = leaders.for_database(
             settings.effective_database_url, settings.sweeper_interval_seconds
         )
-    runner = Runner(settings, tasks, publisher, lock)
+    runner = Runner(settings, tasks, publisher, lock, sessions)
     keeper = asyncio.create_task(runner.keep(), name="leader")
     try:
         yield
@@ -74,8 +79,10 @@ class Runner:
         tasks: TaskService,
         publisher: Publisher,
         lock: LeaderLock,
+        sessions: async_sessionmaker[AsyncSession] | None = None,
     ) -> None:
         self.settings = settings
+        self.sessions = sessions
         self.tasks = tasks
         self.publisher = publisher
         self.lock = lock
@@ -133,10 +140,13 @@ class Runner:
                 await run_pass(settings, tasks, publisher)
             except Exception:
                 log.exception("background pass failed; next try in one interval")
-        await asyncio.gather(
+        loops: list[Awaitable[None]] = [
             run_forever(settings, tasks, publisher, granted, self.stop),
             run_scheduler(settings, tasks, granted, self.stop),
-        )
+        ]
+        if self.sessions is not None:
+            loops.append(run_schedules(settings, self.sessions, tasks, granted, self.stop))
+        await asyncio.gather(*loops)
 
     async def _cancel_loops(self) -> None:
         """Leadership is lost: nothing more may run on the stale lock, not even the end of

@@ -1,6 +1,7 @@
 """The leader's passes: stale workers, expired claim leases, stuck @internal tasks, tasks
-running past their job's timeout, lost @internal dispatches, retention; and the scheduler
-that wakes workers for tasks that became due.
+running past their job's timeout, counters of jobs given limits, lost @internal
+dispatches, waiting tasks never settled, retention; and the scheduler that wakes workers
+for tasks that became due.
 
 Every pass is a TaskService call (it commits, then publishes); `run_forever` and
 `run_scheduler` are the loops a server runs while it is the leader.
@@ -27,6 +28,8 @@ RETENTION_BATCH = 1000
 RETENTION_BATCHES_PER_PASS = 50
 # Throughput minutes are kept this long (the dashboard's "last day").
 THROUGHPUT_KEEP_SECONDS = 24 * 3600 + 3600
+# Waiting tasks settled per pass by the repair step (normally none are due).
+SETTLE_BATCH = 1000
 
 
 async def sweep_stale_workers(tasks: TaskService, older_than: timedelta) -> list[str]:
@@ -53,6 +56,15 @@ async def apply_retention(tasks: TaskService, older_than_seconds: float) -> int:
     if deleted:
         log.info("retention deleted %d finished task(s)", deleted)
     return deleted
+
+
+async def count_active_under_limits(tasks: TaskService) -> int:
+    """Tasks of a job that were claimed before it had limits join its counters (PostgreSQL;
+    SQLite counts at each claim). Until then the job may run over its limit by that many."""
+    counted = await tasks.store.count_active_under_limits()
+    if counted:
+        log.info("counted %d active task(s) under limits set since their claim", counted)
+    return counted
 
 
 async def redispatch_lost(
@@ -84,7 +96,10 @@ async def run_pass(settings: Settings, tasks: TaskService, publisher: Publisher)
             lambda: tasks.fail_stuck_internal(settings.internal_task_timeout_seconds),
         ),
         ("fail_timed_out", lambda: tasks.fail_timed_out(settings.task_timeout_grace_seconds)),
+        ("count_active_under_limits", lambda: count_active_under_limits(tasks)),
         ("redispatch_lost", lambda: redispatch_lost(settings, tasks, publisher)),
+        # A crash between a parent's end and the settlement of its children.
+        ("settle_waiting", lambda: tasks.settle_waiting(SETTLE_BATCH)),
         ("apply_retention", lambda: apply_retention(tasks, settings.retain_finished_seconds)),
     ]
     for name, step in steps:

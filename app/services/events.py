@@ -139,6 +139,8 @@ class TaskChanged(Event):
     claimed_at: datetime | None = field(default=None, compare=False)
     started_at: datetime | None = field(default=None, compare=False)
     completed_at: datetime | None = field(default=None, compare=False)
+    # Tasks wait on it (depends_on): its end settles them (TaskService).
+    has_dependants: bool = field(default=False, compare=False)
 
     @property
     def room(self) -> str:

@@ -75,6 +75,7 @@ async def test_counts_follow_the_deletions(core: Core) -> None:
     async with core.sessionmaker() as session:
         counted = await stats.counts(session)
     assert counted["room1:modifiers:Echo"] == {
+        "waiting": 0,
         "pending": 1,
         "claimed": 0,
         "running": 0,

@@ -58,6 +58,10 @@ RETRYABLE = (
     asyncpg.InterfaceError,
     ConnectionError,
 )
+# A statement that lost a deadlock was rolled back whole: sent again, it applies once.
+# Claims lock limited jobs' rows in id order; a report's trigger updates the rows of the
+# jobs its tasks belong to in task order, so the two can meet in opposite orders.
+DEADLOCK_RETRIES = 3
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
@@ -120,6 +124,16 @@ class PostgresTaskStore:
             self._pool = None
 
     async def _run(self, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                return await self._run_connected(call)
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_RETRIES:
+                    raise
+                log.info("statement lost a deadlock; sending it again")
+        raise AssertionError("unreachable")
+
+    async def _run_connected(self, call: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         assert self._pool is not None, "the task store is not started"
         pool = self._pool
         for attempt in (1, 2):
@@ -153,7 +167,16 @@ class PostgresTaskStore:
 
     # --- submit ------------------------------------------------------------------------
     async def submit(self, target: Target, tasks: Sequence[NewTask]) -> Inserted:
-        if len(tasks) == 1:
+        if any(t.parents for t in tasks):
+            keys = {t.id: t.idempotency_key for t in tasks}
+            rows = await self._fetch(
+                sql.SUBMIT_DEPENDANT,
+                *self._many_args(target, tasks),
+                [t.id for t in tasks for _ in t.parents],
+                [p for t in tasks for p in t.parents],
+                [keys.get(p) for t in tasks for p in t.parents],
+            )
+        elif len(tasks) == 1:
             task = tasks[0]
             rows = await self._fetch(
                 sql.SUBMIT,
@@ -171,22 +194,25 @@ class PostgresTaskStore:
                 task.concurrency_key,
             )
         else:
-            rows = await self._fetch(
-                sql.SUBMIT_MANY,
-                [t.id for t in tasks],
-                target.job_name,
-                target.room_id,
-                [t.payload for t in tasks],
-                target.created_by,
-                [t.priority for t in tasks],
-                [t.run_at for t in tasks],
-                [t.delay_seconds for t in tasks],
-                [t.max_attempts for t in tasks],
-                [t.idempotency_key for t in tasks],
-                list(target.runnable_internal),
-                [t.concurrency_key for t in tasks],
-            )
+            rows = await self._fetch(sql.SUBMIT_MANY, *self._many_args(target, tasks))
         return await self._inserted(target, tasks, rows)
+
+    @staticmethod
+    def _many_args(target: Target, tasks: Sequence[NewTask]) -> list[Any]:
+        return [
+            [t.id for t in tasks],
+            target.job_name,
+            target.room_id,
+            [t.payload for t in tasks],
+            target.created_by,
+            [t.priority for t in tasks],
+            [t.run_at for t in tasks],
+            [t.delay_seconds for t in tasks],
+            [t.max_attempts for t in tasks],
+            [t.idempotency_key for t in tasks],
+            list(target.runnable_internal),
+            [t.concurrency_key for t in tasks],
+        ]
 
     async def _inserted(
         self, target: Target, tasks: Sequence[NewTask], rows: list[asyncpg.Record]
@@ -292,6 +318,9 @@ class PostgresTaskStore:
         row = await self._fetchrow(sql.GET, task_id)
         return None if row is None else TaskView(record_at(row, 0), row["position"])
 
+    async def get_many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        return [record_at(row, 0) for row in await self._fetch(sql.GET_MANY, list(task_ids))]
+
     async def heartbeat(self, worker_id: str, actor_id: str) -> Beat:
         row = await self._fetchrow(sql.HEARTBEAT, worker_id, actor_id)
         assert row is not None
@@ -344,6 +373,12 @@ class PostgresTaskStore:
     async def fail_stuck_internal(self, older_than_seconds: float, error: str) -> list[Change]:
         return await self._moved(sql.FAIL_STUCK_INTERNAL, float(older_than_seconds), error)
 
+    async def settle_children(self, parent_ids: Sequence[str]) -> list[Change]:
+        return await self._moved(sql.SETTLE_CHILDREN, list(parent_ids))
+
+    async def settle_waiting(self, limit: int) -> list[Change]:
+        return await self._moved(sql.SETTLE_WAITING, limit)
+
     async def take_lost_dispatches(self, grace_seconds: float) -> list[str]:
         grace = float(grace_seconds)
         rows = await self._fetch(
@@ -359,6 +394,12 @@ class PostgresTaskStore:
             return int(status.rsplit(" ", 1)[-1])
 
         return await self._run(delete)
+
+    async def count_active_under_limits(self) -> int:
+        counted: int = await self._run(
+            lambda connection: connection.fetchval(sql.COUNT_ACTIVE_UNDER_LIMITS)
+        )
+        return counted
 
     async def prune_throughput(self, older_than_seconds: float) -> None:
         await self._run(

@@ -127,17 +127,59 @@ FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
     ],
 )
 
-# Many tasks of one job: the rows travel as one array per column, so a batch of 1,000 is
-# one short prepared statement. Positions: one window over the job's pending tasks.
-SUBMIT_MANY = _numbered(
-    f"""
-WITH {_JOB}, ins AS (
-    {_INSERT_INTO}
-    SELECT u.id, job.id, $job_name, $room_id, {_NEW_STATUS}, u.payload::jsonb, $created_by,
+# Dependencies (a separate statement, so that a submit without them costs what it did):
+# the edges (child, parent) arrive as two arrays; the parents that exist are marked
+# `has_dependants` (a row lock: a parent's end commits before or after this, never
+# unseen), and a child waits unless every parent had completed. A parent inserted by the
+# same statement (an earlier item) is not in `marked`, so its children wait.
+_EDGES = """
+edges AS (
+    -- An earlier item whose idempotency key names an existing task stands for that task.
+    SELECT e.child, COALESCE(k.id, e.parent) AS parent
+    FROM unnest($edge_children::uuid[], $edge_parents::uuid[], $edge_parent_keys::text[])
+         AS e(child, parent, parent_key)
+    LEFT JOIN tasks k ON e.parent_key IS NOT NULL AND k.job_id = (SELECT id FROM job)
+                     AND k.room_id = $room_id AND k.idempotency_key = e.parent_key
+), locked AS (
+    -- In seq order, as every statement here locks tasks: no deadlock with another.
+    SELECT seq FROM tasks WHERE id IN (SELECT parent FROM edges)
+    ORDER BY seq
+    FOR NO KEY UPDATE
+), marked AS (
+    UPDATE tasks p SET has_dependants = true FROM locked l WHERE p.seq = l.seq
+    RETURNING p.id, p.status
+),"""
+_WAITS = (
+    "EXISTS (SELECT 1 FROM edges e LEFT JOIN marked m ON m.id = e.parent "
+    "WHERE e.child = u.id AND m.status IS DISTINCT FROM 'completed')"
+)
+_DEPENDANT_TAIL = """, deps AS (
+    INSERT INTO task_dependencies (parent_id, child_id)
+    SELECT e.parent, e.child FROM edges e WHERE e.child IN (SELECT id FROM ins)
+    ON CONFLICT DO NOTHING
+)"""
+
+
+def _submit_many(*, dependant: bool) -> str:
+    """Many tasks of one job: the rows travel as one array per column, so a batch of
+    1,000 is one short prepared statement. Positions: one window over the job's pending
+    tasks. `dependant`: with the edges of depends_on (see _EDGES)."""
+    status = (
+        f"CASE WHEN job.internal THEN 'claimed' WHEN {_WAITS} THEN 'waiting' ELSE 'pending' END"
+    )
+    insert_into = _INSERT_INTO
+    if dependant:
+        insert_into = _INSERT_INTO.replace("concurrency_key)", "concurrency_key, has_dependants)")
+    sql = f"""
+WITH {_JOB}, {_EDGES if dependant else ""} ins AS (
+    {insert_into}
+    SELECT u.id, job.id, $job_name, $room_id, {status if dependant else _NEW_STATUS},
+           u.payload::jsonb, $created_by,
            job.internal, now(), CASE WHEN job.internal THEN now() END,
            COALESCE(u.priority, job.default_priority, 0),
            COALESCE(u.run_at, now() + make_interval(secs => COALESCE(u.delay, 0))), 1,
            COALESCE(u.max_attempts, job.default_max_attempts, 1), u.key, u.concurrency_key
+           {", u.id IN (SELECT parent FROM edges)" if dependant else ""}
     FROM job, unnest($ids::uuid[], $payloads::text[], $priorities::int[],
                      $run_ats::timestamptz[], $delays::float8[], $max_attempts::int[],
                      $keys::text[], $concurrency_keys::text[]) WITH ORDINALITY
@@ -146,7 +188,7 @@ WITH {_JOB}, ins AS (
     ORDER BY u.ord
     ON CONFLICT DO NOTHING
     RETURNING {task_columns("tasks", payload=False)}
-), ranked AS (
+){_DEPENDANT_TAIL if dependant else ""}, ranked AS (
     SELECT q.seq, row_number() OVER (ORDER BY q.priority DESC, q.run_at, q.seq) AS position
     FROM (
         SELECT seq, priority, run_at FROM tasks
@@ -158,8 +200,8 @@ WITH {_JOB}, ins AS (
 SELECT {_JOB_COLUMNS}, {task_columns("ins")}, ranked.position
 FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
 LEFT JOIN ranked ON ranked.seq = ins.seq
-""",
-    [
+"""
+    names = [
         "ids",
         "job_name",
         "room_id",
@@ -172,8 +214,14 @@ LEFT JOIN ranked ON ranked.seq = ins.seq
         "keys",
         "runnable",
         "concurrency_keys",
-    ],
-)
+    ]
+    if dependant:
+        names += ["edge_children", "edge_parents", "edge_parent_keys"]
+    return _numbered(sql, names)
+
+
+SUBMIT_MANY = _submit_many(dependant=False)
+SUBMIT_DEPENDANT = _submit_many(dependant=True)
 
 # Tasks an idempotency key (or a retried id) already named: read after the insert.
 EXISTING = f"""
@@ -184,18 +232,60 @@ WHERE t.id = ANY($1::uuid[])
 
 # --- claim ---------------------------------------------------------------------------------
 
-# One LATERAL probe per linked job takes the head of that job's slice of
-# ix_tasks_claimable (FOR UPDATE SKIP LOCKED: concurrent claimers pass each other's rows
+# A job with either limit set; its claims are counted (tasks.limited, jobs.active).
+_HAS_LIMITS = "(j.max_running IS NOT NULL OR j.max_running_per_key IS NOT NULL)"
+# Whether a task's key still has room, by the job's counters (`g`) plus `extra` tasks of
+# the key taken before it in this statement. A task without a key has only max_running.
+_KEY_HAS_ROOM = (
+    "({task}.concurrency_key IS NULL OR g.max_running_per_key IS NULL "
+    "OR COALESCE((g.active_keys ->> {task}.concurrency_key)::int, 0) + {extra} "
+    "<= g.max_running_per_key)"
+)
+
+# Jobs without limits: one LATERAL probe per linked job takes the head of that job's slice
+# of ix_tasks_claimable (FOR UPDATE SKIP LOCKED: concurrent claimers pass each other's rows
 # instead of queueing, and a row claimed meanwhile is re-checked and passed over); the
 # heads are compared. Ownership rides in the same statement; the owner comes back so a
 # claim of nothing can say why without a second round trip.
+#
+# Jobs with limits (beyond the contract): a count of active tasks read in the statement's
+# snapshot would miss claims committed since it was taken, so the limits are judged on the
+# job row's counters (kept by the trigger of migration 0005) read under the row's lock.
+# `gate` locks the worker's limited jobs in id order: a concurrent claimer queues there,
+# and when it gets the lock it reads the row as last committed (READ COMMITTED re-reads a
+# row it had to wait for), counts included. Each such job's probe runs after its row is
+# locked (a LATERAL over `gate` pulls the row first) and takes at most the room left under
+# max_running, skipping keys already full; `gated` numbers the tasks of each key so that
+# those that would overfill it within this batch are dropped (a batch may come back short
+# of a key-heavy head; the next claim takes the rest). The tasks taken are marked
+# `limited`, which makes the trigger count them.
 CLAIM = _numbered(
     f"""
 WITH worker AS (
     SELECT user_id FROM workers WHERE id = $worker_id
+), gate AS MATERIALIZED (
+    SELECT j.id, j.max_running, j.max_running_per_key, j.active, j.active_keys
+    FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
+    WHERE l.worker_id = $worker_id AND NOT j.paused AND {_HAS_LIMITS}
+      AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
+    ORDER BY j.id
+    FOR UPDATE OF j
+), gated AS (
+    SELECT head.*, g.max_running_per_key, g.active_keys,
+           row_number() OVER (PARTITION BY g.id, head.concurrency_key
+                              ORDER BY head.priority DESC, head.run_at, head.seq) AS nth
+    FROM gate g
+    CROSS JOIN LATERAL (
+        SELECT t.seq, t.priority, t.run_at, t.concurrency_key FROM tasks t
+        WHERE t.job_id = g.id AND t.status = 'pending' AND NOT t.internal
+          AND t.run_at <= now() AND {_KEY_HAS_ROOM.format(task="t", extra=1)}
+        ORDER BY t.priority DESC, t.run_at, t.seq
+        LIMIT LEAST($limit, GREATEST(COALESCE(g.max_running - g.active, $limit), 0))
+        FOR UPDATE SKIP LOCKED
+    ) AS head
 ), candidates AS (
-    SELECT head.seq FROM worker_jobs l
-    JOIN jobs j ON j.id = l.job_id AND NOT j.paused
+    SELECT head.seq, head.priority, head.run_at FROM worker_jobs l
+    JOIN jobs j ON j.id = l.job_id AND NOT j.paused AND NOT {_HAS_LIMITS}
     CROSS JOIN LATERAL (
         SELECT t.seq, t.priority, t.run_at FROM tasks t
         WHERE t.job_id = l.job_id AND t.status = 'pending' AND NOT t.internal
@@ -205,13 +295,19 @@ WITH worker AS (
         FOR UPDATE SKIP LOCKED
     ) AS head
     WHERE l.worker_id = $worker_id AND EXISTS (SELECT 1 FROM worker WHERE user_id = $actor)
-    ORDER BY head.priority DESC, head.run_at, head.seq
+    UNION ALL
+    SELECT g.seq, g.priority, g.run_at FROM gated g
+    WHERE {_KEY_HAS_ROOM.format(task="g", extra="g.nth")}
+    ORDER BY priority DESC, run_at, seq
     LIMIT $limit
 ), claimed AS (
+    -- By an array of seqs, not a join: a join's plan, made once for every run, may walk
+    -- pk_tasks from its start. A task of a locked (limited) job came from `gated`.
     UPDATE tasks t
     SET status = 'claimed', worker_id = $worker_id, claimed_at = now(),
-        lease_expires_at = now() + make_interval(secs => $lease)
-    FROM candidates c WHERE t.seq = c.seq
+        lease_expires_at = now() + make_interval(secs => $lease),
+        limited = EXISTS (SELECT 1 FROM gate g WHERE g.id = t.job_id)
+    WHERE t.seq = ANY (ARRAY(SELECT seq FROM candidates))
     RETURNING {task_columns("t")}
 )
 SELECT (SELECT user_id FROM worker) AS owner, {task_columns("claimed")}
@@ -439,6 +535,7 @@ WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RELEASE_RULES)}, upd AS (
 # --- reads -----------------------------------------------------------------------------------
 
 GET = f"SELECT {task_columns('t')}, {position('t')} AS position FROM tasks t WHERE t.id = $1"
+GET_MANY = f"SELECT {task_columns('t')} FROM tasks t WHERE t.id = ANY($1::uuid[])"
 
 HEARTBEAT = """
 WITH w AS (
@@ -529,6 +626,26 @@ FROM (SELECT 1) AS one LEFT JOIN moved m ON true
 """,
     ["ids", "silent_since", "stale_before", "error", "base", "cap", "low", "high"],
 )
+
+# Tasks claimed while their job had no limits (limits set since) are not in its counters:
+# marked `limited` now, the trigger counts them. Job rows are locked in id order first, as
+# claims lock them, so this pass never deadlocks with a claim. Reads ix_tasks_job_active.
+COUNT_ACTIVE_UNDER_LIMITS = """
+WITH jobs_off AS (
+    SELECT j.id FROM jobs j
+    WHERE (j.max_running IS NOT NULL OR j.max_running_per_key IS NOT NULL)
+      AND EXISTS (SELECT 1 FROM tasks t WHERE t.job_id = j.id
+                  AND t.status IN ('claimed', 'running') AND NOT t.limited)
+    ORDER BY j.id
+    FOR UPDATE OF j
+), marked AS (
+    UPDATE tasks t SET limited = true
+    FROM jobs_off j
+    WHERE t.job_id = j.id AND t.status IN ('claimed', 'running') AND NOT t.limited
+    RETURNING t.seq
+)
+SELECT count(*) FROM marked
+"""
 
 # Claims whose lease ran out before the task started: back to pending, due now, attempt
 # counter advanced (so the stale claim's reports are refused) and no attempt spent.
@@ -621,6 +738,50 @@ WITH doomed AS (
 )
 DELETE FROM tasks t USING doomed d WHERE t.seq = d.seq
 """
+
+
+# Settlement (dependencies): waiting tasks whose parents ended. Cancelled, naming the
+# first parent (by id) that failed, was cancelled or is gone; else pending once every
+# parent completed; else left waiting (services/tasks/dependencies.py `settled`). Run
+# after the parents' own statement committed, so their new status is seen here.
+def _settle(chosen: str) -> str:
+    return f"""
+WITH chosen AS ({chosen}), judged AS (
+    SELECT t.seq,
+        (SELECT 'parent ' || d.parent_id::text || ' ' || COALESCE(p.status, 'not found')
+         FROM task_dependencies d LEFT JOIN tasks p ON p.id = d.parent_id
+         WHERE d.child_id = t.id AND (p.id IS NULL OR p.status IN ('failed', 'cancelled'))
+         ORDER BY d.parent_id LIMIT 1) AS broken,
+        NOT EXISTS (SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
+                    WHERE d.child_id = t.id AND p.status <> 'completed') AS ready
+    FROM tasks t WHERE t.seq IN (SELECT seq FROM chosen) AND t.status = 'waiting'
+    ORDER BY t.seq
+    FOR UPDATE OF t
+), moved AS (
+    UPDATE tasks t SET
+        status = CASE WHEN j.broken IS NOT NULL THEN 'cancelled' ELSE 'pending' END,
+        completed_at = CASE WHEN j.broken IS NOT NULL THEN now() END,
+        error = j.broken
+    FROM judged j WHERE t.seq = j.seq AND (j.broken IS NOT NULL OR j.ready)
+    RETURNING {task_columns("t")}, 'waiting'::text AS old_status
+), unlinked AS (
+    -- A settled task needs its edges no more: the table holds only those still waiting.
+    DELETE FROM task_dependencies d USING moved m WHERE d.child_id = m.id
+)
+{_MOVED_TAIL}
+"""
+
+
+SETTLE_CHILDREN = _settle(
+    "SELECT t.seq FROM task_dependencies d JOIN tasks t ON t.id = d.child_id "
+    "WHERE d.parent_id = ANY($1::uuid[]) AND t.status = 'waiting'"
+)
+# The sweeper's repair: the oldest waiting tasks none of whose parents still runs.
+SETTLE_WAITING = _settle(
+    "SELECT w.seq FROM tasks w WHERE w.status = 'waiting' AND NOT EXISTS ("
+    "SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id "
+    f"WHERE d.child_id = w.id AND p.status NOT IN {TERMINAL}) ORDER BY w.seq LIMIT $1"
+)
 
 PRUNE_THROUGHPUT = "DELETE FROM task_throughput WHERE minute < now() - make_interval(secs => $1)"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from app.db.session import private_sqlite_file
+from app.db.store import sqlite_limits
 from app.db.store import sqlite_sql as sql
 from app.db.store.sqlite_codec import (
     BUSY_TIMEOUT_MS,
@@ -30,7 +31,7 @@ from app.db.store.sqlite_codec import (
     uuid_text,
 )
 from app.services.actors import Actor
-from app.services.tasks import guard
+from app.services.tasks import dependencies, guard
 from app.services.tasks.guard import Held
 from app.services.tasks.records import COLUMNS, Change, TaskRecord, TaskView
 from app.services.tasks.retry import RetryPolicy
@@ -144,6 +145,14 @@ class SqliteTaskStore:
         task = record_of(row)
         return TaskView(task, _position(self._db, task))
 
+    async def get_many(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        return await self._call(self._get_many, list(task_ids))
+
+    def _get_many(self, task_ids: list[str]) -> list[TaskRecord]:
+        assert self._db is not None
+        rows = (self._db.execute(sql.GET, (hex_id(t),)).fetchone() for t in task_ids)
+        return [record_of(row) for row in rows if row is not None]
+
     async def heartbeat(self, worker_id: str, actor_id: str) -> Beat:
         return await self._tx(_heartbeat, worker_id, actor_id)
 
@@ -186,11 +195,21 @@ class SqliteTaskStore:
     async def fail_stuck_internal(self, older_than_seconds: float, error: str) -> list[Change]:
         return await self._tx(_fail_stuck_internal, older_than_seconds, error)
 
+    async def settle_children(self, parent_ids: Sequence[str]) -> list[Change]:
+        return await self._tx(_settle_children, list(parent_ids)) if parent_ids else []
+
+    async def settle_waiting(self, limit: int) -> list[Change]:
+        return await self._tx(_settle_waiting, limit)
+
     async def take_lost_dispatches(self, grace_seconds: float) -> list[str]:
         return await self._tx(_take_lost_dispatches, grace_seconds)
 
     async def delete_finished(self, older_than_seconds: float, limit: int) -> int:
         return await self._tx(_delete_finished, older_than_seconds, limit)
+
+    async def count_active_under_limits(self) -> int:
+        """Nothing to count: a claim here counts the active tasks it competes with."""
+        return 0
 
     async def prune_throughput(self, older_than_seconds: float) -> None:
         await self._tx(
@@ -250,17 +269,64 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
     now = time_text()
     views: list[TaskView] = []
     created: list[bool] = []
+    # An earlier item that an idempotency key resolved to an existing task: its
+    # dependants wait on that task.
+    stood_for: dict[str, str] = {}
     for task in tasks:
+        parents = [stood_for.get(p, p) for p in task.parents]
+        waits = _mark_parents(db, parents) if parents else False
         params = _insert_params(target, job, task, now, default_priority, default_max_attempts)
+        if waits:
+            params = (*params[:4], str(TaskStatus.WAITING), *params[5:])
         row = db.execute(sql.INSERT_TASK, params).fetchone()
         created.append(row is not None)
         if row is None:  # its idempotency key (or, retried, its id) names an existing task
             row = db.execute(
                 sql.EXISTING, (hex_id(task.id), job_hex, target.room_id, task.idempotency_key)
             ).fetchone()
+        elif parents:
+            for parent in parents:
+                db.execute(sql.INSERT_DEPENDENCY, (hex_id(parent), hex_id(task.id)))
         views.append(TaskView(record_of(row)))
+        stood_for[task.id] = views[-1].task.id
     positions = _positions(db, job_hex, [v.task for v in views])
     return Inserted(job, [TaskView(v.task, positions.get(v.task.seq)) for v in views], created)
+
+
+def _mark_parents(db: sqlite3.Connection, parents: Sequence[str]) -> bool:
+    """Mark the parents as having dependants; True when the child must wait (a parent
+    not completed, or not there)."""
+    statuses = [db.execute(sql.MARK_PARENT, (hex_id(p),)).fetchone() for p in parents]
+    return any(row is None or row[0] != TaskStatus.COMPLETED for row in statuses)
+
+
+def _settle(db: sqlite3.Connection, children: Sequence[tuple[int, str]]) -> list[Change]:
+    """Each waiting child whose parents all ended: pending or cancelled (dependencies)."""
+    changes: list[Change] = []
+    now = time_text()
+    for seq, child_hex in children:
+        parents = db.execute(sql.PARENTS_OF, (child_hex,)).fetchall()
+        outcome = dependencies.settled([(uuid_text(p), status) for p, status in parents])
+        if outcome is None:
+            continue
+        status, error = outcome
+        values: dict[str, Any] = {"status": str(status)}
+        if status == TaskStatus.CANCELLED:
+            values |= {"completed_at": now, "error": error}
+        after = record_of(_update_each(db, [seq], values)[0])
+        db.execute(sql.UNLINK_CHILD, (child_hex,))
+        changes.append(Change(after, TaskStatus.WAITING, _position(db, after)))
+    return changes
+
+
+def _settle_children(db: sqlite3.Connection, parent_ids: list[str]) -> list[Change]:
+    marks = ", ".join("?" * len(parent_ids))
+    statement = sql.WAITING_CHILDREN.format(marks=marks)
+    return _settle(db, db.execute(statement, [hex_id(p) for p in parent_ids]).fetchall())
+
+
+def _settle_waiting(db: sqlite3.Connection, limit: int) -> list[Change]:
+    return _settle(db, db.execute(sql.WAITING_SETTLED, (limit,)).fetchall())
 
 
 def _insert_params(
@@ -323,7 +389,7 @@ def _claim(
     if owner != actor_id:
         return Claimed(owner, [])
     now = time_text()
-    seqs = [seq for (seq,) in db.execute(sql.CLAIMABLE, (hex_id(worker_id), now, limit)).fetchall()]
+    seqs = _claimable(db, hex_id(worker_id), now, limit)
     changes = [
         Change(record_of(row), TaskStatus.PENDING)
         for row in _update_each(
@@ -338,6 +404,17 @@ def _claim(
         )
     ]
     return Claimed(owner, changes)
+
+
+def _claimable(db: sqlite3.Connection, worker_hex: str, now: str, limit: int) -> list[int]:
+    """The seqs to claim, in claim order: the heads of the worker's jobs without limits,
+    and of those with limits as many as their limits admit."""
+    found = [
+        (-priority, run_at, seq)
+        for priority, run_at, seq in db.execute(sql.CLAIMABLE, (worker_hex, now, limit))
+    ]
+    found.extend(sqlite_limits.candidates(db, worker_hex, now, limit))
+    return [seq for _, _, seq in sorted(found)[:limit]]
 
 
 def _update_each(db: sqlite3.Connection, seqs: Sequence[int], values: dict[str, Any]) -> list[Row]:

@@ -55,10 +55,12 @@ PROVIDER_BY_NAME = f"{_PROVIDER} WHERE full_name = ?"
 PROVIDER_BY_ID = f"{_PROVIDER} WHERE id = ?"
 HEARTBEAT = "UPDATE workers SET last_heartbeat = ? WHERE id = ?"
 
+# Jobs with limits are claimed through sqlite_limits.py.
 CLAIMABLE = """
-SELECT seq FROM tasks
+SELECT priority, run_at, seq FROM tasks
 WHERE job_id IN (SELECT l.job_id FROM worker_jobs l JOIN jobs j ON j.id = l.job_id
-                 WHERE l.worker_id = ? AND j.paused = 0)
+                 WHERE l.worker_id = ? AND j.paused = 0
+                   AND j.max_running IS NULL AND j.max_running_per_key IS NULL)
   AND status = 'pending' AND internal = 0 AND run_at <= ?
 ORDER BY priority DESC, run_at, seq
 LIMIT ?
@@ -168,3 +170,32 @@ WHERE seq IN (
 )
 ORDER BY seq
 """
+
+# --- dependencies ------------------------------------------------------------------------
+
+# A parent named by depends_on: marked as having dependants; its status decides whether
+# the child waits (no row: it does not exist).
+MARK_PARENT = "UPDATE tasks SET has_dependants = 1 WHERE id = ? RETURNING status"
+INSERT_DEPENDENCY = """
+INSERT INTO task_dependencies (parent_id, child_id) VALUES (?, ?) ON CONFLICT DO NOTHING
+"""
+WAITING_CHILDREN = """
+SELECT DISTINCT t.seq, t.id FROM task_dependencies d JOIN tasks t ON t.id = d.child_id
+WHERE d.parent_id IN ({marks}) AND t.status = 'waiting'
+ORDER BY t.seq
+"""
+# The sweeper's repair: the oldest waiting tasks none of whose parents still runs.
+WAITING_SETTLED = f"""
+SELECT w.seq, w.id FROM tasks w
+WHERE w.status = 'waiting' AND NOT EXISTS (
+    SELECT 1 FROM task_dependencies d JOIN tasks p ON p.id = d.parent_id
+    WHERE d.child_id = w.id AND p.status NOT IN {TERMINAL})
+ORDER BY w.seq
+LIMIT ?
+"""
+PARENTS_OF = """
+SELECT d.parent_id, p.status FROM task_dependencies d LEFT JOIN tasks p ON p.id = d.parent_id
+WHERE d.child_id = ?
+"""
+# A settled task needs its edges no more: the table holds only those still waiting.
+UNLINK_CHILD = "DELETE FROM task_dependencies WHERE child_id = ?"

@@ -41,6 +41,7 @@ def changed(task: TaskRecord) -> TaskChanged:
         claimed_at=task.claimed_at,
         started_at=task.started_at,
         completed_at=task.completed_at,
+        has_dependants=task.has_dependants,
     )
 
 

@@ -14,11 +14,13 @@ from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
 from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
 from app.services.tasks import claim as claims
+from app.services.tasks import dependencies, transitions
+from app.services.tasks import events as task_events
 from app.services.tasks import submit as submits
-from app.services.tasks import transitions
 from app.services.tasks.events import DUE_ON_SUBMIT_SECONDS
 from app.services.tasks.records import TaskView
 from app.services.tasks.retry import RetryPolicy
+from app.services.tasks.states import TaskStatus
 from app.services.tasks.store import Beat, Report, TaskStore, WorkerSelection
 from app.services.tasks.submit import Submission, Submitted
 from app.services.tasks.transitions import Outcome
@@ -45,14 +47,44 @@ class TaskService:
     async def _published(self, events: Sequence[Event]) -> None:
         if events:
             await self.publisher.publish(events)
+            await self._settle(dependencies.ended_parents(events))
+
+    async def _settle(self, parent_ids: Sequence[str]) -> None:
+        """The waiting children of tasks that just ended: pending, or cancelled (which
+        settles their own children in turn). After the parents' commit, so a crash in
+        between leaves the children to the sweeper's `settle_waiting`."""
+        while parent_ids:
+            changes = await self.store.settle_children(parent_ids)
+            if changes:
+                await self.publisher.publish(task_events.of_changes(changes, announce=True))
+            parent_ids = dependencies.ended_parents(task_events.changed(c.task) for c in changes)
 
     async def submit(
-        self, actor: Actor, room_id: str, job_name: str, submissions: Sequence[Submission]
+        self,
+        actor: Actor,
+        room_id: str,
+        job_name: str,
+        submissions: Sequence[Submission],
+        readable_by: uuid.UUID | None = None,
     ) -> Submitted:
+        """Queue the submissions; parents named in `depends_on` must be readable by
+        `readable_by` (None: any task)."""
         submitted = await submits.submit(
-            self.store, actor, room_id, job_name, submissions, self.internal_jobs, self.limits
+            self.store,
+            actor,
+            room_id,
+            job_name,
+            submissions,
+            self.internal_jobs,
+            self.limits,
+            readable_by,
         )
         await self._published(submitted.events)
+        if any(v.task.status == TaskStatus.WAITING for v in submitted.views):
+            # A parent that ended between the check and the insert settled before the
+            # child's dependency row existed: settle its children again now.
+            named = {p for s in submissions for p in s.options.depends_on if isinstance(p, str)}
+            await self._settle(sorted(named))
         return submitted
 
     async def claim(self, actor: Actor, worker_id: uuid.UUID, limit: int = 1) -> list[TaskView]:
@@ -118,6 +150,13 @@ class TaskService:
 
     async def fail_stuck_internal(self, older_than_seconds: float) -> None:
         await self._published(await transitions.fail_stuck_internal(self.store, older_than_seconds))
+
+    async def settle_waiting(self, limit: int) -> int:
+        """Settle waiting tasks whose parents all ended but were never settled (a crash
+        between a parent's end and the settlement); returns how many moved."""
+        changes = await self.store.settle_waiting(limit)
+        await self._published(task_events.of_changes(changes, announce=True))
+        return len(changes)
 
     async def wake_due(self, since: datetime | None) -> datetime:
         """Wake the workers of tasks that became due since the last pass (delayed submits,

@@ -17,7 +17,7 @@ from app.services.actors import Actor
 from app.services.events import Event
 from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
 from app.services.rooms import parse_full_name, validate_room_id
-from app.services.tasks import events
+from app.services.tasks import dependencies, events
 from app.services.tasks.records import Change, TaskView
 from app.services.tasks.store import NewTask, Target, TaskStore
 
@@ -33,6 +33,8 @@ class TaskOptions:
     max_attempts: int | None = None
     idempotency_key: str | None = None
     concurrency_key: str | None = None
+    # Task ids, or indexes of earlier items of the same batch (resolved by `submit`).
+    depends_on: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,24 @@ async def submit(
     submissions: Sequence[Submission],
     internal_jobs: Container[str],
     limits: JsonLimits = DEFAULT_LIMITS,
+    readable_by: uuid.UUID | None = None,
 ) -> Submitted:
     """Queue every submission or none. An @internal task is stored `claimed` (no worker)
-    so that a broker message lost after commit is re-sent by the leader, never lost."""
+    so that a broker message lost after commit is re-sent by the leader, never lost.
+    Parents named in `depends_on` must be readable by `readable_by` (None: any)."""
     validate_room_id(room_id)
     if parse_full_name(job_name) is None:
         raise JobNotFound(f"Invalid job name format: {job_name}")
     actor.require_writer()
     runnable = [job_name] if job_name in internal_jobs else []
     target = Target(job_name, room_id, str(actor.id), runnable)
-    inserted = await store.submit(target, [s.new_task(limits) for s in submissions])
+    tasks = [s.new_task(limits) for s in submissions]
+    if any(s.options.depends_on for s in submissions):
+        tasks = dependencies.with_parents(tasks, [s.options.depends_on for s in submissions])
+        dependencies.refuse_internal(job_name, tasks)
+        named = (p for s in submissions for p in s.options.depends_on if isinstance(p, str))
+        await dependencies.check_parents(store, named, readable_by)
+    inserted = await store.submit(target, tasks)
     job = inserted.job
     if job is None or job.deleted:
         raise JobNotFound(f"Job '{job_name}' not found")

@@ -20,7 +20,7 @@ from jobserver_sdk.errors import (
     ServerUnavailable,
 )
 from jobserver_sdk.job import Job
-from jobserver_sdk.service import JobService, Task, TaskInfo
+from jobserver_sdk.service import JobService, ScheduleInfo, Task, TaskInfo
 from jobserver_sdk.worker import Worker
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "JobService",
     "JobserverSdkError",
     "ResultTimeout",
+    "ScheduleInfo",
     "ServerUnavailable",
     "Task",
     "TaskInfo",

@@ -51,6 +51,7 @@ class TaskInfo(BaseModel):
     run_at: datetime | None = None
     attempt: int = 1
     max_attempts: int = 1
+    concurrency_key: str | None = None
     result: Any = None
 
     @property
@@ -93,7 +94,7 @@ class Task:
         return self.info
 
     async def cancel(self) -> TaskInfo:
-        """Cancel the task (pending, claimed or running). A worker's later report on it is
+        """Cancel the task (waiting, pending, claimed or running). A worker's later report on it is
         refused, so it never turns completed."""
         self.info = TaskInfo.model_validate(
             await self._client.request("POST", f"{JOBLIB}/tasks/{self.id}/cancel", safe=False)
@@ -127,6 +128,24 @@ class Task:
         if info.status == "cancelled":
             raise JobCancelled(str(self.id), info.error or "cancelled", info)
         return info.result
+
+
+class ScheduleInfo(BaseModel):
+    """A schedule as the server reports it (`JobService.schedule`)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: uuid.UUID
+    job_name: str
+    room_id: str
+    payload: dict[str, Any] = {}
+    cron: str | None = None
+    timezone: str = "UTC"
+    every_seconds: float | None = None
+    enabled: bool = True
+    catch_up: bool = False
+    next_fire_at: datetime | None = None
+    last_fired_at: datetime | None = None
 
 
 def _delay_seconds(delay: float | timedelta | None) -> float | None:
@@ -184,6 +203,8 @@ class JobService:
         delay: float | timedelta | None,
         priority: int | None,
         max_attempts: int | None,
+        concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> dict[str, Any]:
         # A fresh idempotency key makes the submit safe to retry after a lost answer.
         item: dict[str, Any] = {
@@ -195,6 +216,10 @@ class JobService:
         seconds = _delay_seconds(delay)
         if seconds:
             item["delay_seconds"] = seconds
+        if concurrency_key is not None:
+            item["concurrency_key"] = concurrency_key
+        if after:
+            item["depends_on"] = [str(t.id if isinstance(t, Task) else t) for t in after]
         return item
 
     async def declare(
@@ -259,14 +284,18 @@ class JobService:
         delay: float | timedelta | None = None,
         priority: int | None = None,
         max_attempts: int | None = None,
+        concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> Task:
-        """Queue one task; it is not claimable before `delay` (seconds or a timedelta).
+        """Queue one task; it is not claimable before `delay` (seconds or a timedelta), nor
+        before every task in `after` (handles or ids) completed: it is `waiting` until
+        then, and cancelled if one of them fails or is cancelled. `concurrency_key` names
+        what the job's `max_running_per_key` counts by (a tenant, a user, a resource).
         The job class is declared on first use, so no worker need be running yet."""
         await self._declare_once(type(job))
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
-        body = await self.client.request(
-            "POST", path, json=self._item(job, delay, priority, max_attempts)
-        )
+        item = self._item(job, delay, priority, max_attempts, concurrency_key, after)
+        body = await self.client.request("POST", path, json=item)
         return Task(self.client, TaskInfo.model_validate(body))
 
     async def submit_many(
@@ -275,10 +304,13 @@ class JobService:
         *,
         delay: float | timedelta | None = None,
         priority: int | None = None,
+        concurrency_key: str | None = None,
+        after: Sequence[Task | uuid.UUID | str] = (),
     ) -> list[Task]:
         """Queue many tasks through the bulk endpoint (all or nothing per call of up to
         1,000, in order). Jobs of several classes are sent as one bulk call per class; a
-        call larger than the server accepts (413, nothing stored) is sent again in halves."""
+        call larger than the server accepts (413, nothing stored) is sent again in halves.
+        Each task waits for every task in `after`, as in `submit`."""
         by_class: dict[type[Job], list[int]] = {}
         for index, job in enumerate(jobs):
             by_class.setdefault(type(job), []).append(index)
@@ -288,7 +320,10 @@ class JobService:
             path = f"{JOBLIB}/rooms/{self.room}/tasks/{cls.full_name(self.job_room)}/bulk"
             for start in range(0, len(indexes), BULK_MAX):
                 chunk = indexes[start : start + BULK_MAX]
-                items = [self._item(jobs[i], delay, priority, None) for i in chunk]
+                items = [
+                    self._item(jobs[i], delay, priority, None, concurrency_key, after)
+                    for i in chunk
+                ]
                 for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
@@ -302,6 +337,38 @@ class JobService:
             half = len(items) // 2
             return await self._bulk(path, items[:half]) + await self._bulk(path, items[half:])
         return list(body["items"])
+
+    async def schedule(
+        self,
+        job: Job,
+        *,
+        cron: str | None = None,
+        timezone: str = "UTC",
+        every: float | timedelta | None = None,
+        catch_up: bool = False,
+    ) -> ScheduleInfo:
+        """Have the server submit `job` by `cron` (read in `timezone`) or `every` (seconds or
+        a timedelta), once per fire time. Not retried on a lost answer: a retry could
+        create a second schedule. The job class is declared first, as by `submit`, so the
+        schedule's job stays while no worker runs."""
+        await self._declare_once(type(job))
+        body = {
+            "job_name": type(job).full_name(self.job_room),
+            "room_id": self.room,
+            "payload": job.payload(),
+            "cron": cron,
+            "timezone": timezone,
+            "every_seconds": _delay_seconds(every),
+            "catch_up": catch_up,
+            "priority": type(job).priority,
+            "max_attempts": type(job).max_attempts,
+        }
+        found = await self.client.request("POST", f"{JOBLIB}/schedules", json=body, safe=False)
+        return ScheduleInfo.model_validate(found)
+
+    async def unschedule(self, schedule_id: uuid.UUID | str) -> None:
+        """Delete a schedule; the tasks it submitted stay."""
+        await self.client.request("DELETE", f"{JOBLIB}/schedules/{schedule_id}")
 
     def task(self, task_id: uuid.UUID | str) -> Task:
         """A handle on an existing task by id (call `refresh()` to load it)."""

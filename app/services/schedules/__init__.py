@@ -1,0 +1,1 @@
+"""Schedules (beyond the contract): tasks the leader submits by cron or period."""
