@@ -80,3 +80,11 @@ async def test_a_paused_jobs_task_runs_on_the_waiting_worker_once_resumed(
         assert (await service.resume(SayHello))["paused"] is False
         await wait_for_status(task, "completed")
     assert EXECUTIONS[who] == 1
+
+
+async def test_a_schedule_of_a_job_no_worker_serves_yet_is_accepted(
+    server: Server, room: str
+) -> None:
+    async with service_for(server, room) as service:
+        schedule = await service.schedule(SayHello(who="later"), every=3600)
+        await service.unschedule(schedule.id)
