@@ -1,5 +1,5 @@
-"""The `jobserver` command: serve, worker, db, users, schedules, token, config. Each command
-delegates."""
+"""The `jobserver` command: serve, worker, db, users, jobs, schedules, token, config.
+Each command delegates."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from app import bootstrap
 from app.db import migrate
 from app.db.session import make_engine, make_sessionmaker
 from app.errors import JobserverError, StartupRefused
-from app.services import tokens, users
+from app.services import jobs, pauses, tokens, users
 from app.services.actors import Actor
 from app.services.schedules import definitions as schedules
 from app.services.schedules.definitions import ScheduleChange, ScheduleSpec
@@ -35,6 +35,8 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+jobs_app = typer.Typer(help="List, pause and resume jobs.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 schedules_app = typer.Typer(help="Manage schedules (tasks fired by cron).", no_args_is_help=True)
 app.add_typer(schedules_app, name="schedules")
 # Whoever runs the CLI holds the database itself: it acts as an admin.
@@ -260,6 +262,44 @@ def users_set_password(
 
     _run(go())
     typer.echo(f"password of {email} changed (its existing tokens no longer work)")
+
+
+@jobs_app.command("list")
+def jobs_list(
+    room: Annotated[str | None, typer.Option(help="Only this room's jobs")] = None,
+) -> None:
+    """List active jobs: workers, declared, paused."""
+
+    async def go() -> list[jobs.JobView]:
+        async with _session(_settings()) as session:
+            return await jobs.list_active(session, room)
+
+    for view in _run(go()):
+        job = view.job
+        flags = [name for name, on in (("declared", job.declared), ("paused", job.paused)) if on]
+        typer.echo(f"{job.full_name}\t{len(view.workers)} worker(s)\t{' '.join(flags) or '-'}")
+
+
+def _set_paused(job_name: str, paused: bool) -> None:
+    async def go() -> None:
+        async with _session(_settings()) as session:
+            await pauses.set_paused(session, CONSOLE, job_name, paused)
+
+    _run(go())
+
+
+@jobs_app.command("pause")
+def jobs_pause(job_name: str) -> None:
+    """Pause a job (its full name): claims skip its tasks; submits are still accepted."""
+    _set_paused(job_name, True)
+    typer.echo(f"{job_name} is paused")
+
+
+@jobs_app.command("resume")
+def jobs_resume(job_name: str) -> None:
+    """Resume a paused job; its workers take its tasks at their next poll."""
+    _set_paused(job_name, False)
+    typer.echo(f"{job_name} is resumed")
 
 
 @schedules_app.command("list")

@@ -84,6 +84,10 @@ class SchemaConflict(Conflict):
     """The job exists with another schema; re-registration must keep the schema."""
 
 
+class InternalJobNotPausable(Conflict):
+    """@internal jobs run on the server's own executor and cannot be paused."""
+
+
 class InvalidTaskTransition(Conflict):
     """The task state machine does not allow this change."""
 

@@ -10,7 +10,17 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from app import background, bootstrap, redis_client
-from app.api import auth, health, jobs, problems, stats, task_actions, tasks, workers
+from app.api import (
+    auth,
+    health,
+    job_definitions,
+    jobs,
+    problems,
+    stats,
+    task_actions,
+    tasks,
+    workers,
+)
 from app.api.body_limit import BodyLimitMiddleware
 from app.api.metrics import router as metrics_router
 from app.api.providers import router as providers_router
@@ -162,6 +172,7 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     auth.include(app, secret, settings.token_lifetime_seconds)
     app.include_router(providers_router)
     app.include_router(jobs.router)
+    app.include_router(job_definitions.router)
     app.include_router(schedules_router)
     app.include_router(stats.router)
     app.include_router(metrics_router)

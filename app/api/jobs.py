@@ -1,4 +1,4 @@
-"""Jobs: register, list, read; workers serving a room."""
+"""Jobs: register, list, read, pause and resume; workers serving a room."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from app.api.schemas import (
     paginated,
     task_body,
 )
-from app.services import jobs, workers
-from app.services.jobs import JobRegistration
+from app.services import jobs, pauses, workers
 from app.services.tasks import reads, scope
 from app.services.tasks.states import TaskStatus
 
@@ -37,10 +36,9 @@ async def register_job(
     """Register a job type in a room: 201 when created or reactivated, 200 when it
     already exists with the same schema."""
     settings.json_limits.schema(body.schema_)
-    spec = JobRegistration(
-        body.category, body.name, body.schema_, body.worker_id, body.timeout_seconds
+    registered = await jobs.register(
+        uow.session, actor, room_id, body.registration(), settings.allowed_categories
     )
-    registered = await jobs.register(uow.session, actor, room_id, spec, settings.allowed_categories)
     await uow.commit(registered.events)
     response.status_code = status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK
     return JobResponse.of(registered.view)
@@ -86,3 +84,21 @@ async def list_job_tasks(
 async def get_job(room_id: str, job_name: str, session: Session, _: CurrentActor) -> JobResponse:
     """One job by its full name."""
     return JobResponse.of(await jobs.get(session, room_id, job_name))
+
+
+@router.post("/jobs/{job_name}/pause")
+async def pause_job(job_name: str, uow: Uow, actor: CurrentActor) -> JobResponse:
+    """Beyond the contract: claims skip the job's tasks until it is resumed; submits are
+    still accepted. The job's registrant or an admin; @internal jobs: 409. Idempotent."""
+    view, events = await pauses.set_paused(uow.session, actor, job_name, True)
+    await uow.commit(events)
+    return JobResponse.of(view)
+
+
+@router.post("/jobs/{job_name}/resume")
+async def resume_job(job_name: str, uow: Uow, actor: CurrentActor) -> JobResponse:
+    """Beyond the contract: the job's tasks are claimable again, and its waiting workers
+    are woken when one is due. Idempotent."""
+    view, events = await pauses.set_paused(uow.session, actor, job_name, False)
+    await uow.commit(events)
+    return JobResponse.of(view)

@@ -9,8 +9,15 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
-from app.api.submit_options import FenceIn, SubmitOptionsIn, TaskOptionsOut
-from app.services.jobs import JobView
+from app.api.submit_options import (
+    MAX_ATTEMPTS,
+    MAX_PRIORITY,
+    FenceIn,
+    SubmitOptionsIn,
+    TaskOptionsOut,
+)
+from app.services.declarations import Declaration
+from app.services.jobs import JobRegistration, JobView
 from app.services.pages import Page
 from app.services.tasks.claim import MAX_CLAIM_BATCH
 from app.services.tasks.records import TaskView
@@ -72,6 +79,59 @@ class JobRegisterRequest(BaseModel):
         le=MAX_JOB_TIMEOUT_SECONDS,
         description="Beyond the contract: execution timeout of one task (at most 7 days)",
     )
+    max_running: int | None = Field(
+        None, ge=1, description="Beyond the contract: at most this many tasks claimed or running"
+    )
+    max_running_per_key: int | None = Field(
+        None, ge=1, description="Beyond the contract: the same, per task concurrency_key"
+    )
+
+    def registration(self) -> JobRegistration:
+        return JobRegistration(
+            self.category,
+            self.name,
+            self.schema_,
+            self.worker_id,
+            self.timeout_seconds,
+            self.max_running,
+            self.max_running_per_key,
+        )
+
+
+class JobSettingsIn(BaseModel):
+    """A job declaration (beyond the contract): the job without a worker, plus its
+    defaults and limits. A field left out keeps an existing job's value."""
+
+    category: str
+    name: str
+    schema_: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("schema", "schema_")
+    )
+    max_attempts: int | None = Field(
+        None, ge=1, le=MAX_ATTEMPTS, description="Default max_attempts of its submits"
+    )
+    timeout_seconds: float | None = Field(
+        None, gt=0, le=MAX_JOB_TIMEOUT_SECONDS, description="Execution timeout of one task"
+    )
+    priority: int | None = Field(
+        None, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="Default priority of its submits"
+    )
+    max_running: int | None = Field(None, ge=1, description="At most this many claimed/running")
+    max_running_per_key: int | None = Field(
+        None, ge=1, description="At most this many claimed/running per concurrency_key"
+    )
+
+    def declaration(self) -> Declaration:
+        return Declaration(
+            category=self.category,
+            name=self.name,
+            schema=self.schema_,
+            max_attempts=self.max_attempts,
+            timeout_seconds=self.timeout_seconds,
+            priority=self.priority,
+            max_running=self.max_running,
+            max_running_per_key=self.max_running_per_key,
+        )
 
 
 class JobResponse(BaseModel):

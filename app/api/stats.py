@@ -23,6 +23,7 @@ class JobStatsOut(BaseModel):
     completed_last_hour: int
     failed_last_minute: int
     failed_last_hour: int
+    paused: bool = False
 
 
 class StatsOut(BaseModel):
@@ -38,7 +39,7 @@ class StatsOut(BaseModel):
 @router.get("/stats")
 async def all_stats(session: Session, _: CurrentActor) -> StatsOut:
     """Per job: counts by status, age of the oldest pending task, and tasks completed or
-    failed in the last minute and hour."""
+    failed in the last minute and hour; and whether the job is paused."""
     return StatsOut.of(await stats.collect(session))
 
 

@@ -19,15 +19,16 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CoreDep, Session
-from app.api.schemas import TaskResponse
+from app.api.schemas import JobResponse, TaskResponse
 from app.dashboard import auth
 from app.dashboard.auth import DashboardSession
 from app.dashboard.feed import Feed
 from app.db.models import Task
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
-from app.services import overview, passwords, throttle, tokens, users
+from app.services import overview, passwords, pauses, throttle, tokens, users
 from app.services.overview import Overview
 from app.services.tasks import scope
+from app.state import Core
 
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
@@ -301,6 +302,25 @@ async def cancel(task_id: uuid.UUID, core: CoreDep, me: CheckedSession) -> Any:
 @router.post("/tasks/{task_id}/retry")
 async def retry(task_id: uuid.UUID, core: CoreDep, me: CheckedSession) -> Any:
     return TaskResponse.of(await core.tasks.retry(me.actor, task_id))
+
+
+async def _set_paused(job_name: str, paused: bool, core: Core, me: DashboardSession) -> Any:
+    """The REST pause/resume, for the job's registrant or an admin."""
+    async with core.sessionmaker() as db:
+        view, events = await pauses.set_paused(db, me.actor, job_name, paused)
+        await db.commit()
+    await core.publisher.publish(events)
+    return JobResponse.of(view)
+
+
+@router.post("/jobs/{job_name}/pause")
+async def pause(job_name: str, core: CoreDep, me: CheckedSession) -> Any:
+    return await _set_paused(job_name, True, core, me)
+
+
+@router.post("/jobs/{job_name}/resume")
+async def resume(job_name: str, core: CoreDep, me: CheckedSession) -> Any:
+    return await _set_paused(job_name, False, core, me)
 
 
 # --- admin ----------------------------------------------------------------------------

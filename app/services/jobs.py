@@ -41,6 +41,15 @@ class JobRegistration:
     schema: dict[str, Any]
     worker_id: uuid.UUID | None = None
     timeout_seconds: float | None = None
+    # Beyond the contract: concurrency limits (None leaves the job's as they are).
+    max_running: int | None = None
+    max_running_per_key: int | None = None
+
+    def settings(self) -> dict[str, object]:
+        return {
+            "max_running": self.max_running,
+            "max_running_per_key": self.max_running_per_key,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,7 @@ async def _upsert(
     session: AsyncSession, actor: Actor, room_id: str, spec: JobRegistration
 ) -> tuple[Job, bool]:
     full_name = f"{room_id}:{spec.category}:{spec.name}"
-    job = await _by_full_name(session, full_name, lock=True)
+    job = await by_full_name(session, full_name, lock=True)
     if job is None:
         inserted = await insert_ignoring_conflicts(
             session,
@@ -91,14 +100,15 @@ async def _upsert(
                 "schema_": spec.schema,
                 "timeout_seconds": spec.timeout_seconds,
                 "registered_by": actor.id,
+                **{k: v for k, v in spec.settings().items() if v is not None},
             },
         )
-        job = await _by_full_name(session, full_name, lock=True)
+        job = await by_full_name(session, full_name, lock=True)
         assert job is not None
         if inserted:
             return job, True
         # Lost a race with a concurrent first registration: treat it as existing.
-    settles = _may_configure(job, actor)
+    settles = may_configure(job, actor)
     if job.registered_by is None:
         # A job from before registrants were recorded: its next registrant claims it.
         job.registered_by = actor.id
@@ -107,28 +117,40 @@ async def _upsert(
         job.schema_ = spec.schema
         if settles:
             job.timeout_seconds = spec.timeout_seconds
+            configure(job, spec.settings(), settles=True)
         await session.flush()
         return job, True
     if job.schema_ != spec.schema:
         raise SchemaConflict(f"Schema mismatch for job '{full_name}'")
-    if spec.timeout_seconds is not None and job.timeout_seconds != spec.timeout_seconds:
-        if not settles:
-            raise Forbidden(
-                f"Only the user who first registered job '{full_name}' (or an admin) may "
-                "change its timeout_seconds"
-            )
-        job.timeout_seconds = spec.timeout_seconds
+    configure(job, {"timeout_seconds": spec.timeout_seconds, **spec.settings()}, settles=settles)
     await session.flush()
     return job, False
 
 
-def _may_configure(job: Job, actor: Actor) -> bool:
+def configure(job: Job, settings: dict[str, object], *, settles: bool) -> bool:
+    """Apply the settings given (None: leave as is); True when one changed. A change by
+    someone who may not configure the job is refused, whatever else the request did."""
+    changed = False
+    for name, value in settings.items():
+        if value is None or getattr(job, name) == value:
+            continue
+        if not settles:
+            raise Forbidden(
+                f"Only the user who first registered job '{job.full_name}' (or an admin) may "
+                f"change its {name}"
+            )
+        setattr(job, name, value)
+        changed = True
+    return changed
+
+
+def may_configure(job: Job, actor: Actor) -> bool:
     """Its first registrant or an admin sets a job's settings; so does anyone while
     nobody has claimed it (rows from before registrants were recorded)."""
     return actor.is_superuser or job.registered_by in (None, actor.id)
 
 
-async def _by_full_name(session: AsyncSession, full_name: str, *, lock: bool = False) -> Job | None:
+async def by_full_name(session: AsyncSession, full_name: str, *, lock: bool = False) -> Job | None:
     query = select(Job).where(Job.full_name == full_name)
     if lock:
         query = query.with_for_update()
@@ -146,7 +168,7 @@ async def resolve(session: AsyncSession, job_name: str) -> Job:
     """The active job with this full name; 404 when malformed, absent or soft-deleted."""
     if parse_full_name(job_name) is None:
         raise JobNotFound(f"Invalid job name format: {job_name}")
-    job = await _by_full_name(session, job_name)
+    job = await by_full_name(session, job_name)
     if job is None or job.deleted:
         raise JobNotFound(f"Job '{job_name}' not found")
     return job
@@ -171,6 +193,16 @@ async def list_visible(session: AsyncSession, room_id: str, page: PageRequest) -
     links = await _links(session, [job.id for job in jobs])
     items = [JobView(job, links.get(job.id, [])) for job in jobs]
     return Page(items, total, page.limit, page.offset)
+
+
+async def list_active(session: AsyncSession, room_id: str | None = None) -> list[JobView]:
+    """Every active job (of one room, if given), by full name: for the CLI."""
+    query = select(Job).where(Job.deleted.is_(False)).order_by(Job.full_name)
+    if room_id is not None:
+        query = query.where(Job.room_id == room_id)
+    found = list((await session.execute(query)).scalars())
+    links = await _links(session, [job.id for job in found])
+    return [JobView(job, links.get(job.id, [])) for job in found]
 
 
 async def _links(

@@ -36,6 +36,7 @@ class JobStats:
     completed_last_hour: int = 0
     failed_last_minute: int = 0
     failed_last_hour: int = 0
+    paused: bool = False  # beyond the contract: claims skip the job's tasks
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,14 @@ async def oldest_pending(
     return {name: created for name, created in rows.all() if created is not None}
 
 
+async def paused_jobs(session: AsyncSession, room_id: str | None) -> set[str]:
+    """Paused jobs (of the room, if given): listed even with no tasks, so a pause shows."""
+    query = select(Job.full_name).where(Job.paused.is_(True), Job.deleted.is_(False))
+    if room_id is not None:
+        query = query.where(Job.room_id == room_id)
+    return set((await session.execute(query)).scalars())
+
+
 async def collect(session: AsyncSession, room_id: str | None = None) -> Stats:
     """Stats over all tasks, or over the tasks submitted to one room."""
     if room_id is not None:
@@ -123,9 +132,10 @@ async def collect(session: AsyncSession, room_id: str | None = None) -> Stats:
     finished = await _finished(session, now, room_id)
     waiting = [job for job, c in by_job.items() if c[TaskStatus.PENDING]]
     oldest = await oldest_pending(session, waiting, room_id)
+    paused = await paused_jobs(session, room_id)
     jobs: dict[str, JobStats] = {}
-    for job_name in sorted(set(by_job) | {job for job, _ in finished}):
-        stats = JobStats(job_name)
+    for job_name in sorted(set(by_job) | {job for job, _ in finished} | paused):
+        stats = JobStats(job_name, paused=job_name in paused)
         stats.counts.update(by_job.get(job_name, {}))
         if job_name in oldest:
             stats.oldest_pending_age_seconds = max(0.0, (now - oldest[job_name]).total_seconds())

@@ -1,5 +1,5 @@
 // The dashboard's only script: live updates by Server-Sent Events, and the action
-// buttons (cancel, retry) sent with the page's CSRF token. No framework, no build step.
+// buttons (cancel, retry; pause, resume) sent with the page's CSRF token. No framework, no build step.
 "use strict";
 
 (function () {
@@ -29,15 +29,19 @@
     const button = event.target.closest("button.act");
     if (!button) return;
     button.disabled = true;
-    const url = "/dashboard/tasks/" + button.dataset.task + "/" + button.dataset.action;
+    const job = button.dataset.job;
+    const url = job
+      ? "/dashboard/jobs/" + encodeURIComponent(job) + "/" + button.dataset.action
+      : "/dashboard/tasks/" + button.dataset.task + "/" + button.dataset.action;
     const response = await fetch(url, {
       method: "POST",
       credentials: "same-origin",
       headers: { "X-CSRF-Token": csrf ? csrf.content : "" },
     });
     if (response.ok) {
-      const task = await response.json();
-      say("Task " + task.id.slice(0, 8) + " is now " + task.status, false);
+      const body = await response.json();
+      if (job) say("Job " + body.full_name + (body.paused ? " is paused" : " is resumed"), false);
+      else say("Task " + body.id.slice(0, 8) + " is now " + body.status, false);
       if (button.dataset.reload) window.location.reload();
     } else {
       let detail = response.statusText;

@@ -12,6 +12,7 @@ Example:
 from jobserver_sdk.client import Client
 from jobserver_sdk.errors import (
     ApiError,
+    DeclarationConflict,
     JobCancelled,
     JobFailed,
     JobserverSdkError,
@@ -25,6 +26,7 @@ from jobserver_sdk.worker import Worker
 __all__ = [
     "ApiError",
     "Client",
+    "DeclarationConflict",
     "Job",
     "JobCancelled",
     "JobFailed",

@@ -30,6 +30,11 @@ class ApiError(JobserverSdkError):
         return self.type.rstrip("/").rsplit("/", 1)[-1]
 
 
+class DeclarationConflict(ApiError):
+    """The job exists on the server with another schema (409): the class changed since
+    its workers registered it, or two classes share a name."""
+
+
 class ServerUnavailable(JobserverSdkError):
     """The server could not be reached (or kept answering 502/503/504) within the retries."""
 

@@ -12,7 +12,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from jobserver_sdk.client import Client
-from jobserver_sdk.errors import ApiError, JobCancelled, JobFailed, ResultTimeout
+from jobserver_sdk.errors import (
+    ApiError,
+    DeclarationConflict,
+    JobCancelled,
+    JobFailed,
+    ResultTimeout,
+)
 from jobserver_sdk.job import Job
 
 JOBLIB = "/v1/joblib"
@@ -20,6 +26,9 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 # The server caps Prefer: wait (60 s by default); a longer result() wait re-polls.
 LONG_POLL_SECONDS = 55
 BULK_MAX = 1000
+# A first-use declaration the caller may not make (403: another user's job, or @global
+# without admin), or a server without declarations (404, 405), leaves the submit to tell.
+DECLARE_SKIPPED = frozenset({403, 404, 405})
 
 
 class TaskInfo(BaseModel):
@@ -171,6 +180,7 @@ class JobService:
         self.job_room = job_room or room
         self._own_client = client is None
         self.client = client or Client(url, token)
+        self._declared: set[type[Job]] = set()
 
     async def __aenter__(self) -> JobService:
         return self
@@ -212,6 +222,61 @@ class JobService:
             item["depends_on"] = [str(t.id if isinstance(t, Task) else t) for t in after]
         return item
 
+    async def declare(
+        self,
+        job_cls: type[Job],
+        *,
+        max_attempts: int | None = None,
+        priority: int | None = None,
+        timeout_seconds: float | None = None,
+        max_running: int | None = None,
+        max_running_per_key: int | None = None,
+    ) -> dict[str, Any]:
+        """Declare the job on the server, so its tasks queue before any worker runs; the
+        settings given become its defaults and limits. Returns the job as the server
+        reports it; DeclarationConflict when it exists there with another schema."""
+        settings = {
+            "max_attempts": max_attempts,
+            "priority": priority,
+            "timeout_seconds": timeout_seconds,
+            "max_running": max_running,
+            "max_running_per_key": max_running_per_key,
+        }
+        body = {**job_cls.registration(), **{k: v for k, v in settings.items() if v is not None}}
+        path = f"{JOBLIB}/rooms/{self.job_room}/job-definitions"
+        try:
+            found: dict[str, Any] = await self.client.request("PUT", path, json=body)
+        except ApiError as error:
+            if error.status != 409:
+                raise
+            detail = f"{error.detail} (the class {job_cls.__name__} differs from the server's)"
+            raise DeclarationConflict(error.status, error.type, detail) from error
+        self._declared.add(job_cls)
+        return found
+
+    async def pause(self, job_cls: type[Job]) -> dict[str, Any]:
+        """Stop claims of the job's tasks; submits are still accepted. Returns the job."""
+        return await self._pause_or_resume(job_cls, "pause")
+
+    async def resume(self, job_cls: type[Job]) -> dict[str, Any]:
+        """Let the job's tasks be claimed again (waiting workers are woken)."""
+        return await self._pause_or_resume(job_cls, "resume")
+
+    async def _pause_or_resume(self, job_cls: type[Job], action: str) -> dict[str, Any]:
+        path = f"{JOBLIB}/jobs/{job_cls.full_name(self.job_room)}/{action}"
+        found: dict[str, Any] = await self.client.request("POST", path)
+        return found
+
+    async def _declare_once(self, job_cls: type[Job]) -> None:
+        if job_cls in self._declared:
+            return
+        try:
+            await self.declare(job_cls)
+        except ApiError as error:
+            if isinstance(error, DeclarationConflict) or error.status not in DECLARE_SKIPPED:
+                raise
+            self._declared.add(job_cls)
+
     async def submit(
         self,
         job: Job,
@@ -225,7 +290,9 @@ class JobService:
         """Queue one task; it is not claimable before `delay` (seconds or a timedelta), nor
         before every task in `after` (handles or ids) completed: it is `waiting` until
         then, and cancelled if one of them fails or is cancelled. `concurrency_key` names
-        what the job's `max_running_per_key` counts by (a tenant, a user, a resource)."""
+        what the job's `max_running_per_key` counts by (a tenant, a user, a resource).
+        The job class is declared on first use, so no worker need be running yet."""
+        await self._declare_once(type(job))
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
         item = self._item(job, delay, priority, max_attempts, concurrency_key, after)
         body = await self.client.request("POST", path, json=item)
@@ -249,6 +316,7 @@ class JobService:
             by_class.setdefault(type(job), []).append(index)
         tasks: list[Task | None] = [None] * len(jobs)
         for cls, indexes in by_class.items():
+            await self._declare_once(cls)
             path = f"{JOBLIB}/rooms/{self.room}/tasks/{cls.full_name(self.job_room)}/bulk"
             for start in range(0, len(indexes), BULK_MAX):
                 chunk = indexes[start : start + BULK_MAX]
@@ -281,7 +349,9 @@ class JobService:
     ) -> ScheduleInfo:
         """Have the server submit `job` by `cron` (read in `timezone`) or `every` (seconds or
         a timedelta), once per fire time. Not retried on a lost answer: a retry could
-        create a second schedule."""
+        create a second schedule. The job class is declared first, as by `submit`, so the
+        schedule's job stays while no worker runs."""
+        await self._declare_once(type(job))
         body = {
             "job_name": type(job).full_name(self.job_room),
             "room_id": self.room,
