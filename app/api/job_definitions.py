@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import CurrentActor, Settings, Uow
+from app.api.deps import CoreDep, CurrentActor, Settings, Uow
 from app.api.json_route import StrictJsonRoute
 from app.api.schemas import JobResponse, JobSettingsIn
-from app.services import declarations
+from app.services import declarations, jobs
 
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"], route_class=StrictJsonRoute)
 
@@ -20,6 +20,7 @@ async def declare_job(
     uow: Uow,
     actor: CurrentActor,
     settings: Settings,
+    core: CoreDep,
 ) -> JobResponse:
     """Declare a job: tasks may be submitted to it before any worker registers it, and it
     stays until its declaration is deleted. 201 when created or reactivated, 200 when it
@@ -30,6 +31,7 @@ async def declare_job(
         uow.session, actor, room_id, body.declaration(), settings.allowed_categories
     )
     await uow.commit(declared.events)
+    await jobs.count_claims_under_limits(core.tasks, declared.view.job)
     response.status_code = status.HTTP_201_CREATED if declared.created else status.HTTP_200_OK
     return JobResponse.of(declared.view)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import CurrentActor, PageQuery, Session, Settings, Uow
+from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Settings, Uow
 from app.api.json_route import StrictJsonRoute
 from app.api.responses import JsonResponse
 from app.api.schemas import (
@@ -32,6 +32,7 @@ async def register_job(
     uow: Uow,
     actor: CurrentActor,
     settings: Settings,
+    core: CoreDep,
 ) -> JobResponse:
     """Register a job type in a room: 201 when created or reactivated, 200 when it
     already exists with the same schema."""
@@ -40,6 +41,8 @@ async def register_job(
         uow.session, actor, room_id, body.registration(), settings.allowed_categories
     )
     await uow.commit(registered.events)
+    if body.max_running is not None or body.max_running_per_key is not None:
+        await jobs.count_claims_under_limits(core.tasks, registered.view.job)
     response.status_code = status.HTTP_201_CREATED if registered.created else status.HTTP_200_OK
     return JobResponse.of(registered.view)
 

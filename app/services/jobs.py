@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +25,9 @@ from app.services.rooms import (
     validate_room_id,
     visible_job_rooms,
 )
+
+if TYPE_CHECKING:
+    from app.services.tasks.service import TaskService
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,17 @@ def configure(job: Job, settings: dict[str, object], *, settles: bool) -> bool:
         setattr(job, name, value)
         changed = True
     return changed
+
+
+def has_limits(job: Job) -> bool:
+    return job.max_running is not None or job.max_running_per_key is not None
+
+
+async def count_claims_under_limits(tasks: TaskService, job: Job) -> None:
+    """Tasks claimed before their job had limits count against them from now on (the
+    leader's sweep would otherwise catch up only at its next pass)."""
+    if has_limits(job):
+        await tasks.store.count_active_under_limits()
 
 
 def may_configure(job: Job, actor: Actor) -> bool:

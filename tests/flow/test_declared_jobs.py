@@ -297,3 +297,16 @@ async def test_a_registration_sets_concurrency_limits_under_the_registrant_rule(
         headers=other_headers,
     )
     assert refused.status_code == 403
+
+
+async def test_limits_declared_on_a_busy_job_count_its_running_tasks_at_once(
+    client: httpx.AsyncClient, user_headers: Headers
+) -> None:
+    worker_id = await worker_for(client, user_headers)
+    await submitted(client, user_headers)
+    await submitted(client, user_headers)
+    held = (await claim(client, user_headers, worker_id)).json()["task"]
+    assert (await patch(client, user_headers, held["id"], "running")).status_code == 200
+    assert (await declare(client, user_headers, max_running=1)).status_code == 200
+    # No sweep ran: the declaration itself counted the task claimed before the limit.
+    assert (await claim(client, user_headers, worker_id)).json()["task"] is None
