@@ -45,7 +45,9 @@ async def test_a_task_after_a_failed_one_is_cancelled(server: Server, room: str)
         JobService(server.url, server.token, room=room) as service,
         workers(server.url, server.token, room, [Flaky, Count]),
     ):
-        parent = await service.submit(Flaky(tag=tag), max_attempts=1)
+        # Delayed, so that the child is submitted before a worker can fail the parent
+        # (a parent that already failed refuses new children with 409).
+        parent = await service.submit(Flaky(tag=tag), max_attempts=1, delay=1.0)
         child = await service.submit(Count(tag=tag, n=1), after=[parent])
         with pytest.raises(JobCancelled) as cancelled:
             await child.result(timeout=30)
