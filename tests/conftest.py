@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from app.main import create_app
 from app.services import passwords
 from app.settings import Settings
 from app.state import Core
+from tests.pg_clones import PgClones
 
 PG_URL = os.environ.get(
     "JOBSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -93,6 +93,7 @@ class Templates:
     sqlite_file: Path | None = None
     pg_name: str | None = None
     pg_error: str | None = None
+    pg_clones: PgClones | None = None
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +112,35 @@ async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[T
         await migrate.upgrade_async(engine)
         await engine.dispose()
         found.pg_name = name
+        found.pg_clones = PgClones(PG_URL, name, prefix="jobserver_t_")
     except (OSError, Exception) as exc:
         found.pg_error = f"{type(exc).__name__}: {exc}"
-    yield found
-    if found.pg_name:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{found.pg_name}" WITH (FORCE)')
+    try:
+        yield found
+    finally:
+        try:
+            if found.pg_clones is not None:
+                found.pg_clones.close()
+        finally:
+            if found.pg_name:
+                await _pg_admin(f'DROP DATABASE IF EXISTS "{found.pg_name}" WITH (FORCE)')
+
+
+async def clone_pg(templates: Templates) -> str:
+    """The URL of a fresh PostgreSQL database cloned from the migrated template (skipped, or
+    failed under JOBSERVER_TEST_REQUIRE_SERVICES=1, without PostgreSQL)."""
+    if templates.pg_clones is None:
+        _service_missing("PostgreSQL", templates.pg_error or "unknown")
+    assert templates.pg_clones is not None
+    return _pg_url(await templates.pg_clones.take())
+
+
+def drop_pg(templates: Templates, url: str) -> None:
+    """Drop a database from clone_pg, in the background (connections to it are ended)."""
+    assert templates.pg_clones is not None
+    name = make_url(url).database
+    assert name is not None
+    templates.pg_clones.give_back(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -132,14 +157,11 @@ async def database_url(backend: str, templates: Templates, tmp_path: Path) -> As
         shutil.copyfile(templates.sqlite_file, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if templates.pg_name is None:
-        _service_missing("PostgreSQL", templates.pg_error or "unknown")
-    name = f"jobserver_t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
+    url = await clone_pg(templates)
     try:
-        yield _pg_url(name)
+        yield url
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg(templates, url)
 
 
 @pytest.fixture
