@@ -4,6 +4,10 @@ built with create_app(Settings(...)), and an HTTP client over ASGI.
 PostgreSQL comes from JOBSERVER_TEST_POSTGRES_URL, Redis from JOBSERVER_TEST_REDIS_URL.
 With JOBSERVER_TEST_REQUIRE_SERVICES=1 an unreachable service fails the run; without it
 the tests needing it are skipped with one summary line.
+
+Under pytest-xdist each worker is a session of its own: its own template databases (named
+by its pid), its own Redis database (the configured number minus the worker's index: gw0
+15, gw1 14, ...) and its own block of ports (tests/live.py).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -35,7 +40,26 @@ from tests.pg_clones import PgClones
 PG_URL = os.environ.get(
     "JOBSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("JOBSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# "gw0", "gw1", ... in a pytest-xdist worker; unset in a run without workers (-n0).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw") or 0)
+
+
+def _worker_redis_url(url: str, index: int) -> str:
+    """The worker's own database: tests flush it, so two workers never share one."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    if base - index < 0:
+        raise RuntimeError(
+            f"JOBSERVER_TEST_REDIS_URL {url}: worker gw{index} would need Redis database "
+            f"{base - index}; use a higher database number or fewer workers"
+        )
+    return parts._replace(path=f"/{base - index}").geturl()
+
+
+REDIS_URL = _worker_redis_url(
+    os.environ.get("JOBSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), WORKER_INDEX
+)
 REQUIRE_SERVICES = os.environ.get("JOBSERVER_TEST_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 ADMIN_EMAIL = "admin@example.com"
@@ -50,6 +74,19 @@ def _service_missing(name: str, reason: str) -> None:
         pytest.fail(f"{name} unreachable ({reason}) and JOBSERVER_TEST_REQUIRE_SERVICES=1")
     _unavailable[name] = reason
     pytest.skip(f"{name} unreachable")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In an xdist worker: hand the unreachable services to the controller's summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["jobserver_unavailable"] = dict(_unavailable)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """In the xdist controller: a worker finished; collect what it found unreachable."""
+    _unavailable.update(getattr(node, "workeroutput", {}).get("jobserver_unavailable", {}))
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
