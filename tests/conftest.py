@@ -5,9 +5,10 @@ PostgreSQL comes from JOBSERVER_TEST_POSTGRES_URL, Redis from JOBSERVER_TEST_RED
 With JOBSERVER_TEST_REQUIRE_SERVICES=1 an unreachable service fails the run; without it
 the tests needing it are skipped with one summary line.
 
-Under pytest-xdist each worker is a session of its own: its own template databases (named
-by its pid), its own Redis database (the configured number minus the worker's index: gw0
-15, gw1 14, ...) and its own block of ports (tests/live.py).
+The suite runs in pytest-xdist workers (pyproject's addopts). Each worker is a session of
+its own: its own template databases (named by its pid), its own Redis database (the
+configured number minus the worker's index: gw0 15, gw1 14, ...) and its own block of
+ports (tests/live.py).
 """
 
 from __future__ import annotations
@@ -87,6 +88,31 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """In the xdist controller: a worker finished; collect what it found unreachable."""
     _unavailable.update(getattr(node, "workeroutput", {}).get("jobserver_unavailable", {}))
+
+
+# pytest-xdist: `-n auto` (pyproject's addopts) starts this many workers. Most tests wait on
+# sockets, sleeps and subprocess servers rather than on the CPU, so on a 2-core machine
+# more workers than cores pay. `--dist loadfile` keeps a file's tests on one worker (its
+# module-scoped servers start once, module-ordered tests keep their order).
+DEFAULT_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """PYTEST_XDIST_AUTO_NUM_WORKERS (xdist's own variable) when set; no workers for a run
+    of one file (with loadfile it would use a single worker anyway, after starting them
+    all); otherwise one worker per file named, at most DEFAULT_WORKERS. `-n N` and `-n0`
+    on the command line override all of this."""
+    configured = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if configured:
+        return int(configured)
+    files: set[Path] = set()
+    for arg in config.args:
+        path = config.invocation_params.dir / arg.split("::", 1)[0]
+        if not path.is_file():  # a directory: many files
+            return DEFAULT_WORKERS
+        files.add(path.resolve())
+    return min(len(files), DEFAULT_WORKERS) if len(files) > 1 else 0
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
