@@ -4,17 +4,22 @@ built with create_app(Settings(...)), and an HTTP client over ASGI.
 PostgreSQL comes from JOBSERVER_TEST_POSTGRES_URL, Redis from JOBSERVER_TEST_REDIS_URL.
 With JOBSERVER_TEST_REQUIRE_SERVICES=1 an unreachable service fails the run; without it
 the tests needing it are skipped with one summary line.
+
+The suite runs in pytest-xdist workers (pyproject's addopts). Each worker is a session of
+its own: its own template databases (named by its pid), its own Redis database (the
+configured number minus the worker's index: gw0 15, gw1 14, ...) and its own block of
+ports (tests/live.py).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -31,11 +36,31 @@ from app.main import create_app
 from app.services import passwords
 from app.settings import Settings
 from app.state import Core
+from tests.pg_clones import PgClones
 
 PG_URL = os.environ.get(
     "JOBSERVER_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("JOBSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# "gw0", "gw1", ... in a pytest-xdist worker; unset in a run without workers (-n0).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKER_INDEX = int(XDIST_WORKER.removeprefix("gw") or 0)
+
+
+def _worker_redis_url(url: str, index: int) -> str:
+    """The worker's own database: tests flush it, so two workers never share one."""
+    parts = urlsplit(url)
+    base = int(parts.path.strip("/") or 0)
+    if base - index < 0:
+        raise RuntimeError(
+            f"JOBSERVER_TEST_REDIS_URL {url}: worker gw{index} would need Redis database "
+            f"{base - index}; use a higher database number or fewer workers"
+        )
+    return parts._replace(path=f"/{base - index}").geturl()
+
+
+REDIS_URL = _worker_redis_url(
+    os.environ.get("JOBSERVER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"), WORKER_INDEX
+)
 REQUIRE_SERVICES = os.environ.get("JOBSERVER_TEST_REQUIRE_SERVICES") == "1"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 ADMIN_EMAIL = "admin@example.com"
@@ -50,6 +75,44 @@ def _service_missing(name: str, reason: str) -> None:
         pytest.fail(f"{name} unreachable ({reason}) and JOBSERVER_TEST_REQUIRE_SERVICES=1")
     _unavailable[name] = reason
     pytest.skip(f"{name} unreachable")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In an xdist worker: hand the unreachable services to the controller's summary."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["jobserver_unavailable"] = dict(_unavailable)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """In the xdist controller: a worker finished; collect what it found unreachable."""
+    _unavailable.update(getattr(node, "workeroutput", {}).get("jobserver_unavailable", {}))
+
+
+# pytest-xdist: `-n auto` (pyproject's addopts) starts this many workers. Most tests wait on
+# sockets, sleeps and subprocess servers rather than on the CPU, so on a 2-core machine
+# more workers than cores pay. `--dist loadfile` keeps a file's tests on one worker (its
+# module-scoped servers start once, module-ordered tests keep their order).
+DEFAULT_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """PYTEST_XDIST_AUTO_NUM_WORKERS (xdist's own variable) when set; no workers for a run
+    of one file (with loadfile it would use a single worker anyway, after starting them
+    all); otherwise one worker per file named, at most DEFAULT_WORKERS. `-n N` and `-n0`
+    on the command line override all of this."""
+    configured = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if configured:
+        return int(configured)
+    files: set[Path] = set()
+    for arg in config.args:
+        path = config.invocation_params.dir / arg.split("::", 1)[0]
+        if not path.is_file():  # a directory: many files
+            return DEFAULT_WORKERS
+        files.add(path.resolve())
+    return min(len(files), DEFAULT_WORKERS) if len(files) > 1 else 0
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -93,6 +156,7 @@ class Templates:
     sqlite_file: Path | None = None
     pg_name: str | None = None
     pg_error: str | None = None
+    pg_clones: PgClones | None = None
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +175,35 @@ async def templates(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[T
         await migrate.upgrade_async(engine)
         await engine.dispose()
         found.pg_name = name
+        found.pg_clones = PgClones(PG_URL, name, prefix="jobserver_t_")
     except (OSError, Exception) as exc:
         found.pg_error = f"{type(exc).__name__}: {exc}"
-    yield found
-    if found.pg_name:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{found.pg_name}" WITH (FORCE)')
+    try:
+        yield found
+    finally:
+        try:
+            if found.pg_clones is not None:
+                found.pg_clones.close()
+        finally:
+            if found.pg_name:
+                await _pg_admin(f'DROP DATABASE IF EXISTS "{found.pg_name}" WITH (FORCE)')
+
+
+async def clone_pg(templates: Templates) -> str:
+    """The URL of a fresh PostgreSQL database cloned from the migrated template (skipped, or
+    failed under JOBSERVER_TEST_REQUIRE_SERVICES=1, without PostgreSQL)."""
+    if templates.pg_clones is None:
+        _service_missing("PostgreSQL", templates.pg_error or "unknown")
+    assert templates.pg_clones is not None
+    return _pg_url(await templates.pg_clones.take())
+
+
+def drop_pg(templates: Templates, url: str) -> None:
+    """Drop a database from clone_pg, in the background (connections to it are ended)."""
+    assert templates.pg_clones is not None
+    name = make_url(url).database
+    assert name is not None
+    templates.pg_clones.give_back(name)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -132,14 +220,11 @@ async def database_url(backend: str, templates: Templates, tmp_path: Path) -> As
         shutil.copyfile(templates.sqlite_file, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if templates.pg_name is None:
-        _service_missing("PostgreSQL", templates.pg_error or "unknown")
-    name = f"jobserver_t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
+    url = await clone_pg(templates)
     try:
-        yield _pg_url(name)
+        yield url
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg(templates, url)
 
 
 @pytest.fixture

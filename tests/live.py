@@ -4,7 +4,9 @@ zndraw-joblib client needs to talk to it."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -16,16 +18,35 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_SECRET
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, TEST_SECRET, WORKER_INDEX
 
 # Generous: on a loaded 2-core box, `--workers 2` imports the app in two fresh processes.
 STARTUP_TIMEOUT = 60.0
 
 
+# Ports for test servers: each pytest-xdist worker draws from a block of its own, below
+# Linux's ephemeral range (32768-60999, where the kernel picks "any free port" and the
+# ports of outgoing connections). A port found free is only bound later, by a server
+# process; from a shared pool another worker could find the same port free meanwhile.
+PORT_BLOCK_START = 20000
+PORT_BLOCK_SIZE = 1000
+_port_block = PORT_BLOCK_START + WORKER_INDEX * PORT_BLOCK_SIZE
+# A random start: concurrent runs (other checkouts) seldom walk the same ports together.
+_port_offsets = itertools.count(random.randrange(PORT_BLOCK_SIZE))
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, from this worker's block; never the same twice
+    in a row."""
+    for _ in range(PORT_BLOCK_SIZE):
+        port = _port_block + next(_port_offsets) % PORT_BLOCK_SIZE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {_port_block}-{_port_block + PORT_BLOCK_SIZE - 1}")
 
 
 @dataclass

@@ -12,14 +12,11 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from tests.live import free_port
+
+__all__ = ["free_port", "port_open", "start_worker", "stop"]
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def port_open(port: int) -> bool:

@@ -36,9 +36,9 @@ from tests.conftest import (
     BACKENDS,
     REDIS_URL,
     Templates,
-    _pg_admin,
-    _pg_url,
     _service_missing,
+    clone_pg,
+    drop_pg,
     headers_for,
     make_settings,
 )
@@ -145,14 +145,11 @@ async def database(
         shutil.copyfile(templates.sqlite_file, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if templates.pg_name is None:
-        _service_missing("PostgreSQL", templates.pg_error or "unknown")
-    name = f"jobserver_t_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
+    url = await clone_pg(templates)
     try:
-        yield _pg_url(name)
+        yield url
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg(templates, url)
 
 
 @pytest.fixture(scope="module")

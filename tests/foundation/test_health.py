@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.foundation.helpers import client_for, running
+from tests.live import free_port
 
 PUBLIC_PATHS = frozenset(
     {
@@ -30,11 +31,9 @@ PATH_PARAM = re.compile(r"\{[^}]+\}")
 
 
 def closed_port() -> int:
-    """A local port nothing listens on (bound, then released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    """A local port nothing listens on (free_port: from this worker's block, which no other
+    worker's servers use)."""
+    return free_port()
 
 
 async def test_health_is_200_without_auth(client: httpx.AsyncClient) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import insert
 from app.db.models import User
 from app.db.session import make_engine
 from app.services import tokens
-from tests.conftest import BACKENDS, TEST_SECRET, Templates, _pg_admin, _pg_url, _service_missing
+from tests.conftest import BACKENDS, TEST_SECRET, Templates, clone_pg, drop_pg
 from tests.live import LiveServer, live_server
 
 GRACE_SECONDS = 2.0
@@ -31,17 +31,12 @@ async def clone_database(backend: str, templates: Templates, directory: Path) ->
         target = directory / "jobserver.db"
         shutil.copyfile(templates.sqlite_file, target)
         return f"sqlite+aiosqlite:///{target}"
-    if templates.pg_name is None:
-        _service_missing("PostgreSQL", templates.pg_error or "unknown")
-    name = f"jobserver_rt_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
-    return _pg_url(name)
+    return await clone_pg(templates)
 
 
-async def drop_database(url: str) -> None:
+def drop_database(templates: Templates, url: str) -> None:
     if url.startswith("postgresql"):
-        name = url.rsplit("/", 1)[-1]
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg(templates, url)
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
@@ -50,7 +45,7 @@ async def live_database(
 ) -> AsyncIterator[str]:
     url = await clone_database(str(request.param), templates, tmp_path_factory.mktemp("rtdb"))
     yield url
-    await drop_database(url)
+    drop_database(templates, url)
 
 
 @pytest.fixture(scope="package")

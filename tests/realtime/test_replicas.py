@@ -43,7 +43,7 @@ async def shared_database(
         await client.aclose()
     url = await clone_database("postgresql", templates, tmp_path_factory.mktemp("rep"))
     yield url
-    await drop_database(url)
+    drop_database(templates, url)
 
 
 @pytest.fixture(scope="module")

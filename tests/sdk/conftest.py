@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import BACKENDS, Templates, _pg_admin, _pg_url, _service_missing
+from tests.conftest import BACKENDS, Templates, clone_pg, drop_pg
 from tests.live import LiveServer, live_server
 
 FAST_LOOPS = {
@@ -51,14 +51,11 @@ async def module_database(
         shutil.copyfile(templates.sqlite_file, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
-    if templates.pg_name is None:
-        _service_missing("PostgreSQL", templates.pg_error or "unknown")
-    name = f"jobserver_sdk_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{templates.pg_name}"')
+    url = await clone_pg(templates)
     try:
-        yield _pg_url(name)
+        yield url
     finally:
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_pg(templates, url)
 
 
 @pytest.fixture(scope="module")
