@@ -12,9 +12,12 @@ from fastapi import FastAPI
 from app import background, bootstrap, redis_client
 from app.api import (
     auth,
+    docs,
     health,
     job_definitions,
     jobs,
+    openapi_document,
+    problem_pages,
     problems,
     stats,
     task_actions,
@@ -161,6 +164,9 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
         version="0.1.0",
         description="A self-hosted job server speaking the zndraw-joblib contract.",
         lifespan=lifespan,
+        # Served by api/docs.py from our own files instead of a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.core = core
     problems.install(app)
@@ -177,6 +183,9 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(metrics_router)
     dashboard_routes.include(app)
+    docs.include(app)
+    problem_pages.include(app)
+    openapi_document.install(app)
     app.mount("/socket.io", realtime_server.asgi_app(sio))
     app.add_middleware(
         BodyLimitMiddleware,

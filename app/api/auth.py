@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CoreDep, CurrentActor, Session, Settings
 from app.api.json_route import make_strict
+from app.api.openapi_document import errors
 from app.db.models import User
 from app.errors import Forbidden, TooManyRequests, UserNotFound
 from app.services import passwords, tokens, users
@@ -320,7 +321,7 @@ async def _registration_allowed(settings: Settings) -> None:
 admin_router = APIRouter(tags=["admin"])
 
 
-@admin_router.post("/users/{user_id}/token")
+@admin_router.post("/users/{user_id}/token", responses=errors(Forbidden, UserNotFound))
 async def mint_token(
     user_id: uuid.UUID, request: Request, session: Session, actor: CurrentActor, settings: Settings
 ) -> TokenOut:

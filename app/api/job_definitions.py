@@ -6,13 +6,22 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import CoreDep, CurrentActor, Settings, Uow
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.schemas import JobResponse, JobSettingsIn
+from app.errors import InvalidCategory, InvalidRoomId, JobNotFound, SchemaConflict
 from app.services import declarations, jobs
 
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"], route_class=StrictJsonRoute)
 
 
-@router.put("/rooms/{room_id}/job-definitions", status_code=status.HTTP_201_CREATED)
+@router.put(
+    "/rooms/{room_id}/job-definitions",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": JobResponse, "description": "It existed, with the same schema"},
+        **errors(InvalidCategory, InvalidRoomId, SchemaConflict),
+    },
+)
 async def declare_job(
     room_id: str,
     body: JobSettingsIn,
@@ -37,7 +46,9 @@ async def declare_job(
 
 
 @router.delete(
-    "/rooms/{room_id}/job-definitions/{category}/{name}", status_code=status.HTTP_204_NO_CONTENT
+    "/rooms/{room_id}/job-definitions/{category}/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(JobNotFound),
 )
 async def undeclare_job(
     room_id: str, category: str, name: str, uow: Uow, actor: CurrentActor

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from app.api.deps import CoreDep, CurrentActor, PageQuery, Session, Settings, Uow
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.responses import JsonResponse
 from app.api.schemas import (
     JobRegisterRequest,
@@ -17,6 +18,13 @@ from app.api.schemas import (
     paginated,
     task_body,
 )
+from app.errors import (
+    InternalJobNotPausable,
+    InvalidCategory,
+    InvalidRoomId,
+    JobNotFound,
+    SchemaConflict,
+)
 from app.services import jobs, pauses, workers
 from app.services.tasks import reads, scope
 from app.services.tasks.states import TaskStatus
@@ -24,7 +32,14 @@ from app.services.tasks.states import TaskStatus
 router = APIRouter(prefix="/v1/joblib", tags=["jobs"], route_class=StrictJsonRoute)
 
 
-@router.put("/rooms/{room_id}/jobs", status_code=status.HTTP_201_CREATED)
+@router.put(
+    "/rooms/{room_id}/jobs",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": JobResponse, "description": "Already registered with the same schema"},
+        **errors(InvalidCategory, InvalidRoomId, SchemaConflict),
+    },
+)
 async def register_job(
     room_id: str,
     body: JobRegisterRequest,
@@ -47,7 +62,7 @@ async def register_job(
     return JobResponse.of(registered.view)
 
 
-@router.get("/rooms/{room_id}/jobs")
+@router.get("/rooms/{room_id}/jobs", responses=errors(InvalidRoomId))
 async def list_jobs(
     room_id: str, session: Session, _: CurrentActor, page: PageQuery
 ) -> Paginated[JobSummary]:
@@ -66,7 +81,11 @@ async def list_room_workers(
 
 
 # Routes ending in /tasks must be declared before the bare {job_name:path} route.
-@router.get("/rooms/{room_id}/jobs/{job_name:path}/tasks", response_model=Paginated[TaskResponse])
+@router.get(
+    "/rooms/{room_id}/jobs/{job_name:path}/tasks",
+    response_model=Paginated[TaskResponse],
+    responses=errors(InvalidRoomId),
+)
 async def list_job_tasks(
     room_id: str,
     job_name: str,
@@ -83,13 +102,13 @@ async def list_job_tasks(
     return JsonResponse(paginated(found, task_body))
 
 
-@router.get("/rooms/{room_id}/jobs/{job_name:path}")
+@router.get("/rooms/{room_id}/jobs/{job_name:path}", responses=errors(InvalidRoomId, JobNotFound))
 async def get_job(room_id: str, job_name: str, session: Session, _: CurrentActor) -> JobResponse:
     """One job by its full name."""
     return JobResponse.of(await jobs.get(session, room_id, job_name))
 
 
-@router.post("/jobs/{job_name}/pause")
+@router.post("/jobs/{job_name}/pause", responses=errors(JobNotFound, InternalJobNotPausable))
 async def pause_job(job_name: str, uow: Uow, actor: CurrentActor) -> JobResponse:
     """Beyond the contract: claims skip the job's tasks until it is resumed; submits are
     still accepted. The job's registrant or an admin; @internal jobs: 409. Idempotent."""
@@ -98,7 +117,7 @@ async def pause_job(job_name: str, uow: Uow, actor: CurrentActor) -> JobResponse
     return JobResponse.of(view)
 
 
-@router.post("/jobs/{job_name}/resume")
+@router.post("/jobs/{job_name}/resume", responses=errors(JobNotFound))
 async def resume_job(job_name: str, uow: Uow, actor: CurrentActor) -> JobResponse:
     """Beyond the contract: the job's tasks are claimable again, and its waiting workers
     are woken when one is due. Idempotent."""

@@ -18,9 +18,12 @@ from app.api.deps import (
     Uow,
 )
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
+from app.api.openapi_examples import PROVIDER_READ, PROVIDER_UPLOAD
 from app.api.schemas import Paginated, paginated
 from app.api.tasks import prefer_wait
 from app.db.models import Provider
+from app.errors import Forbidden, InvalidCategory, InvalidRoomId, ProviderNotFound, ProviderTimeout
 from app.services import providers
 from app.services.providers import DEFAULT_CONTENT_TYPE, ProviderRegistration, ReadRequest
 
@@ -66,7 +69,14 @@ class ProviderResponse(BaseModel):
         )
 
 
-@router.put("/rooms/{room_id}/providers", status_code=status.HTTP_201_CREATED)
+@router.put(
+    "/rooms/{room_id}/providers",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": ProviderResponse, "description": "An existing registration, updated"},
+        **errors(InvalidCategory, InvalidRoomId),
+    },
+)
 async def register_provider(
     room_id: str,
     body: ProviderRegisterRequest,
@@ -89,7 +99,7 @@ async def register_provider(
     return ProviderResponse.of(registered.provider)
 
 
-@router.get("/rooms/{room_id}/providers")
+@router.get("/rooms/{room_id}/providers", responses=errors(InvalidRoomId))
 async def list_providers(
     room_id: str, session: Session, _: CurrentActor, page: PageQuery
 ) -> Paginated[ProviderResponse]:
@@ -99,7 +109,10 @@ async def list_providers(
 
 
 # Routes ending in /info must be declared before the bare {provider_name:path} route.
-@router.get("/rooms/{room_id}/providers/{provider_name:path}/info")
+@router.get(
+    "/rooms/{room_id}/providers/{provider_name:path}/info",
+    responses=errors(InvalidRoomId, ProviderNotFound),
+)
 async def get_provider_info(
     room_id: str, provider_name: str, session: Session, _: CurrentActor
 ) -> ProviderResponse:
@@ -107,7 +120,17 @@ async def get_provider_info(
     return ProviderResponse.of(await providers.resolve(session, room_id, provider_name))
 
 
-@router.get("/rooms/{room_id}/providers/{provider_name:path}", response_class=Response)
+@router.get(
+    "/rooms/{room_id}/providers/{provider_name:path}",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The provider's result, in its declared content type",
+            "content": {DEFAULT_CONTENT_TYPE: {"schema": {}, "example": PROVIDER_READ}},
+        },
+        **errors(InvalidRoomId, ProviderNotFound, Forbidden, ProviderTimeout),
+    },
+)
 async def read_provider(
     room_id: str,
     provider_name: str,
@@ -139,7 +162,19 @@ async def read_provider(
     return Response(data, media_type=media_type, headers=headers)
 
 
-@router.post("/providers/{provider_id}/results", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/providers/{provider_id}/results",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(ProviderNotFound),
+    # The body is read raw (stored verbatim), so FastAPI cannot see it.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The result, in the provider's content type",
+            "content": {DEFAULT_CONTENT_TYPE: {"schema": {}, "example": PROVIDER_UPLOAD}},
+        }
+    },
+)
 async def upload_provider_result(
     provider_id: uuid.UUID,
     request: Request,
@@ -158,7 +193,11 @@ async def upload_provider_result(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.delete("/providers/{provider_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/providers/{provider_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(ProviderNotFound),
+)
 async def delete_provider(provider_id: uuid.UUID, uow: Uow, actor: CurrentActor) -> Response:
     """Unregister a provider (owner or superuser). Its cached results expire on their own."""
     events = await providers.delete_one(uow.session, actor, provider_id)

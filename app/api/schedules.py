@@ -11,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import CurrentActor, PageQuery, Session, Settings
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.schemas import Paginated, paginated
 from app.api.submit_options import MAX_ATTEMPTS, MAX_PRIORITY
+from app.errors import InvalidRoomId, InvalidSchedule, ScheduleNotFound
 from app.services.schedules import definitions
 from app.services.schedules.definitions import ScheduleChange, ScheduleSpec
 
@@ -67,7 +69,11 @@ class ScheduleOut(BaseModel):
     updated_at: datetime
 
 
-@router.post("/schedules", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/schedules",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(InvalidRoomId, InvalidSchedule),
+)
 async def create_schedule(
     body: ScheduleIn, session: Session, actor: CurrentActor, settings: Settings
 ) -> ScheduleOut:
@@ -92,12 +98,12 @@ async def list_schedules(
     return Paginated[ScheduleOut].model_validate(paginated(found, ScheduleOut.model_validate))
 
 
-@router.get("/schedules/{schedule_id}")
+@router.get("/schedules/{schedule_id}", responses=errors(ScheduleNotFound))
 async def get_schedule(schedule_id: uuid.UUID, session: Session, _: CurrentActor) -> ScheduleOut:
     return ScheduleOut.model_validate(await definitions.get(session, schedule_id))
 
 
-@router.patch("/schedules/{schedule_id}")
+@router.patch("/schedules/{schedule_id}", responses=errors(ScheduleNotFound, InvalidSchedule))
 async def change_schedule(
     schedule_id: uuid.UUID,
     body: SchedulePatch,
@@ -113,7 +119,11 @@ async def change_schedule(
     return ScheduleOut.model_validate(schedule)
 
 
-@router.delete("/schedules/{schedule_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/schedules/{schedule_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(ScheduleNotFound),
+)
 async def delete_schedule(
     schedule_id: uuid.UUID, session: Session, actor: CurrentActor
 ) -> Response:

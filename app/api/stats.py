@@ -10,6 +10,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from app.api.deps import CurrentActor, Session
+from app.api.openapi_document import errors
+from app.errors import InvalidRoomId
 from app.services import stats
 
 router = APIRouter(prefix="/v1/joblib", tags=["stats"])
@@ -43,7 +45,7 @@ async def all_stats(session: Session, _: CurrentActor) -> StatsOut:
     return StatsOut.of(await stats.collect(session))
 
 
-@router.get("/rooms/{room_id}/stats")
+@router.get("/rooms/{room_id}/stats", responses=errors(InvalidRoomId))
 async def room_stats(room_id: str, session: Session, _: CurrentActor) -> StatsOut:
     """The same, over the tasks submitted to this room."""
     return StatsOut.of(await stats.collect(session, room_id))

@@ -12,9 +12,21 @@ from pydantic import BaseModel
 
 from app.api.deps import CallerDep
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.responses import JsonResponse
 from app.api.schemas import TaskReleaseRequest, TaskResponse, task_body
 from app.api.submit_options import BulkSubmitIn
+from app.errors import (
+    Conflict,
+    InternalJobNotConfigured,
+    InvalidRoomId,
+    InvalidTaskTransition,
+    JobNotFound,
+    ParentEnded,
+    StaleAttempt,
+    TaskNotFound,
+    UnknownParent,
+)
 from app.services.tasks import scope
 
 router = APIRouter(prefix="/v1/joblib", tags=["tasks"], route_class=StrictJsonRoute)
@@ -24,20 +36,32 @@ class BulkSubmitOut(BaseModel):
     items: list[TaskResponse]
 
 
-@router.post("/tasks/{task_id}/cancel", response_model=TaskResponse)
+@router.post(
+    "/tasks/{task_id}/cancel",
+    response_model=TaskResponse,
+    responses=errors(TaskNotFound, InvalidTaskTransition),
+)
 async def cancel_task(task_id: uuid.UUID, who: CallerDep) -> Response:
     """Cancel a pending, claimed or running task (its submitter, an owner of a worker
     serving the job, or an admin). A worker's later report on it gets 409."""
     return JsonResponse(task_body(await who.core.tasks.cancel(who.actor, task_id)))
 
 
-@router.post("/tasks/{task_id}/retry", response_model=TaskResponse)
+@router.post(
+    "/tasks/{task_id}/retry",
+    response_model=TaskResponse,
+    responses=errors(TaskNotFound, InvalidTaskTransition),
+)
 async def retry_task(task_id: uuid.UUID, who: CallerDep) -> Response:
     """Run a failed or cancelled task again: a new pending attempt, due now."""
     return JsonResponse(task_body(await who.core.tasks.retry(who.actor, task_id)))
 
 
-@router.post("/tasks/{task_id}/release", response_model=TaskResponse)
+@router.post(
+    "/tasks/{task_id}/release",
+    response_model=TaskResponse,
+    responses=errors(TaskNotFound, InvalidTaskTransition, StaleAttempt),
+)
 async def release_task(task_id: uuid.UUID, body: TaskReleaseRequest, who: CallerDep) -> Response:
     """Hand a claimed or running task back to the queue without spending an attempt (a
     worker shutting down). Fenced: only the worker holding the named attempt may; the
@@ -51,6 +75,10 @@ async def release_task(task_id: uuid.UUID, body: TaskReleaseRequest, who: Caller
     "/rooms/{room_id}/tasks/{job_name:path}/bulk",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=BulkSubmitOut,
+    responses={
+        **errors(InvalidRoomId, JobNotFound, Conflict, ParentEnded, UnknownParent),
+        **errors(InternalJobNotConfigured),
+    },
 )
 async def submit_bulk(room_id: str, job_name: str, body: BulkSubmitIn, who: CallerDep) -> Response:
     """Submit many tasks of one job (up to the server's limit, 1,000 by default), all or

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Response, status
 
 from app.api.deps import CallerDep, CurrentActor, PageQuery, Session, Settings
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.responses import JsonResponse, problem_body
 from app.api.schemas import (
     Paginated,
@@ -26,7 +27,19 @@ from app.api.schemas import (
     paginated,
     task_body,
 )
-from app.errors import JobserverError
+from app.errors import (
+    Conflict,
+    InternalJobNotConfigured,
+    InvalidRoomId,
+    InvalidTaskTransition,
+    JobNotFound,
+    JobserverError,
+    ParentEnded,
+    StaleAttempt,
+    TaskNotFound,
+    UnknownParent,
+    WorkerNotFound,
+)
 from app.services import long_poll
 from app.services.tasks import reads, scope, transitions
 from app.services.tasks.states import TaskStatus
@@ -54,6 +67,11 @@ def prefer_wait(prefer: str | None) -> int | None:
     "/rooms/{room_id}/tasks/{job_name:path}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskResponse,
+    responses={
+        200: {"model": TaskResponse, "description": "The idempotency key matched: that task"},
+        **errors(InvalidRoomId, JobNotFound, Conflict, ParentEnded, UnknownParent),
+        **errors(InternalJobNotConfigured),
+    },
 )
 async def submit_task(
     room_id: str, job_name: str, body: TaskSubmitRequest, who: CallerDep
@@ -72,7 +90,7 @@ async def submit_task(
     return JsonResponse(task_body(view), code, headers)
 
 
-@router.post("/tasks/claim", response_model=TaskClaimResponse)
+@router.post("/tasks/claim", response_model=TaskClaimResponse, responses=errors(WorkerNotFound))
 async def claim_task(body: TaskClaimRequest, who: CallerDep) -> Response:
     """Claim the next task for this worker, or `{"task": null}`."""
     core, actor = who.core, who.actor
@@ -80,7 +98,9 @@ async def claim_task(body: TaskClaimRequest, who: CallerDep) -> Response:
     return JsonResponse({"task": task_body(views[0]) if views else None})
 
 
-@router.post("/tasks/claim-batch", response_model=TaskClaimBatchResponse)
+@router.post(
+    "/tasks/claim-batch", response_model=TaskClaimBatchResponse, responses=errors(WorkerNotFound)
+)
 async def claim_tasks(body: TaskClaimBatchRequest, who: CallerDep) -> Response:
     """Beyond the contract: claim up to `limit` tasks for this worker in one call (claim
     order; each with its own lease). `{"tasks": []}` when nothing is claimable."""
@@ -89,7 +109,7 @@ async def claim_tasks(body: TaskClaimBatchRequest, who: CallerDep) -> Response:
     return JsonResponse({"tasks": [task_body(view) for view in views]})
 
 
-@router.get("/tasks/{task_id}", response_model=TaskResponse)
+@router.get("/tasks/{task_id}", response_model=TaskResponse, responses=errors(TaskNotFound))
 async def get_task(
     task_id: uuid.UUID,
     who: CallerDep,
@@ -116,7 +136,11 @@ async def get_task(
     return JsonResponse(task_body(waited.view), headers=headers)
 
 
-@router.patch("/tasks/{task_id}", response_model=TaskResponse)
+@router.patch(
+    "/tasks/{task_id}",
+    response_model=TaskResponse,
+    responses=errors(TaskNotFound, InvalidTaskTransition, StaleAttempt),
+)
 async def update_task(task_id: uuid.UUID, body: TaskUpdateRequest, who: CallerDep) -> Response:
     """Move a task along its state machine. With `completed`, a worker may report the
     task's `result` (any JSON up to the server's size limit). A report naming the task's
@@ -162,7 +186,11 @@ async def update_tasks(body: TaskReportBatchRequest, who: CallerDep) -> Response
     return JsonResponse({"items": items})
 
 
-@router.get("/rooms/{room_id}/tasks", response_model=Paginated[TaskResponse])
+@router.get(
+    "/rooms/{room_id}/tasks",
+    response_model=Paginated[TaskResponse],
+    responses=errors(InvalidRoomId),
+)
 async def list_room_tasks(
     room_id: str,
     session: Session,

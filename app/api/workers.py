@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from app.api.deps import CallerDep, CoreDep, CurrentActor, PageQuery, Session, Uow
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.responses import JsonResponse
 from app.api.schemas import Paginated, WorkerResponse, WorkerSummary, paginated
 from app.errors import Forbidden, WorkerNotFound
@@ -22,7 +23,12 @@ class WorkerCreateIn(BaseModel):
     id: uuid.UUID | None = None
 
 
-@router.post("/workers", status_code=status.HTTP_201_CREATED, response_model=WorkerResponse)
+@router.post(
+    "/workers",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WorkerResponse,
+    responses={200: {"model": WorkerResponse, "description": "The caller's worker of that id"}},
+)
 async def create_worker(
     uow: Uow, actor: CurrentActor, body: Annotated[WorkerCreateIn | None, Body()] = None
 ) -> Response:
@@ -44,7 +50,9 @@ async def list_workers(
     return Paginated[WorkerSummary].model_validate(paginated(result, WorkerSummary.of))
 
 
-@router.patch("/workers/{worker_id}", response_model=WorkerResponse)
+@router.patch(
+    "/workers/{worker_id}", response_model=WorkerResponse, responses=errors(WorkerNotFound)
+)
 async def heartbeat(worker_id: uuid.UUID, who: CallerDep) -> Response:
     """Heartbeat: refresh the worker's last_heartbeat. Only its owner may."""
     core, actor = who.core, who.actor
@@ -59,7 +67,11 @@ async def heartbeat(worker_id: uuid.UUID, who: CallerDep) -> Response:
     return JsonResponse({"id": str(worker_id), "last_heartbeat": beat.last_heartbeat})
 
 
-@router.delete("/workers/{worker_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/workers/{worker_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(WorkerNotFound),
+)
 async def delete_worker(
     worker_id: uuid.UUID, session: Session, actor: CurrentActor, core: CoreDep
 ) -> Response:
