@@ -7,7 +7,7 @@ answer's start: the hot JSON routes pay a look at a few header names and one ext
 The dashboard's policy allows our own script and stylesheet and nothing inline (its
 templates have no inline script, event handler or style attribute; the throughput lines are
 inline SVG, which needs no image source). The API answers get no policy: they are JSON, never
-rendered, and `/docs` (Swagger UI) needs inline script and a CDN.
+rendered. The documentation pages set their own (api/docs.py, api/problem_pages.py).
 """
 
 from __future__ import annotations

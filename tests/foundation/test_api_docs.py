@@ -85,6 +85,15 @@ async def test_docs_pages_load_only_assets_the_server_serves(
         assert expected in asset.headers["content-type"], (url, asset.headers["content-type"])
 
 
+@pytest.mark.parametrize("page", ["/docs", "/docs/oauth2-redirect", "/redoc"])
+async def test_docs_pages_allow_nothing_from_elsewhere(http: httpx.AsyncClient, page: str) -> None:
+    policy = (await http.get(page)).headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert "http" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
 async def test_docs_and_the_document_need_no_token(http: httpx.AsyncClient) -> None:
     for path in ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"):
         assert (await http.get(path)).status_code == 200, path
