@@ -13,6 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from jsonschema import Draft202012Validator, FormatChecker
+from openapi_spec_validator import validate
 
 from app.api.docs import STATIC_DIR
 from app.api.problem_catalog import catalog
@@ -198,3 +200,29 @@ def test_the_problem_schema_has_the_rfc_9457_members(document: dict[str, Any]) -
     problem = document["components"]["schemas"]["Problem"]
     assert set(problem["properties"]) == {"type", "title", "status", "detail", "instance"}
     assert problem["additionalProperties"] is True
+
+
+def test_the_document_is_valid_openapi(document: dict[str, Any]) -> None:
+    validate(document)
+
+
+def examples_of(media: dict[str, Any]) -> list[Any]:
+    found = [media["example"]] if "example" in media else []
+    return found + [example["value"] for example in media.get("examples", {}).values()]
+
+
+def test_every_example_matches_its_schema(document: dict[str, Any]) -> None:
+    checked = 0
+    for method, path, operation in operations(document):
+        bodies = [("request", operation.get("requestBody", {}))]
+        bodies += list(operation["responses"].items())
+        for code, body in bodies:
+            for media in body.get("content", {}).values():
+                # The schema alone cannot resolve its $refs: give it the components.
+                schema = {**media.get("schema", {}), "components": document["components"]}
+                validator = Draft202012Validator(schema, format_checker=FormatChecker())
+                for example in examples_of(media):
+                    errors = [e.message for e in validator.iter_errors(example)]
+                    assert errors == [], f"{method} {path} {code}: {errors}"
+                    checked += 1
+    assert checked >= 100
