@@ -3,11 +3,21 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
 DEFAULT_CATEGORY = "modifiers"
+# Settings a payload field may share its name with (an email's `priority`, say): the
+# field wins, and the setting keeps Job's default (give it per submit or by `declare`).
+SHADOWABLE_SETTINGS = ("max_attempts", "timeout_seconds", "priority")
+warnings.filterwarnings(
+    "ignore",
+    message=rf'Field name "({"|".join(SHADOWABLE_SETTINGS)})" in "\w+" shadows an attribute '
+    r'in parent "Job"',
+    category=UserWarning,
+)
 
 
 class Job(BaseModel):
@@ -67,6 +77,15 @@ class Job(BaseModel):
             body["timeout_seconds"] = cls.timeout_seconds
         return body
 
-    def payload(self) -> dict[str, Any]:
-        """The task payload: the model's fields as JSON."""
-        return self.model_dump(mode="json")
+
+def payload_of(job: Job) -> dict[str, Any]:
+    """The task payload: the job's fields as JSON. A function, not a method, so that a
+    field may be called anything (`payload` too).
+
+    Example:
+        >>> class Mail(Job):
+        ...     payload: str
+        >>> payload_of(Mail(payload="hi"))
+        {'payload': 'hi'}
+    """
+    return job.model_dump(mode="json")

@@ -19,7 +19,7 @@ from jobserver_sdk.errors import (
     JobFailed,
     ResultTimeout,
 )
-from jobserver_sdk.job import Job
+from jobserver_sdk.job import Job, payload_of
 
 JOBLIB = "/v1/joblib"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -126,7 +126,7 @@ class Task:
         if info.status == "failed":
             raise JobFailed(str(self.id), info.error, info)
         if info.status == "cancelled":
-            raise JobCancelled(str(self.id), info.error or "cancelled", info)
+            raise JobCancelled(str(self.id), info.error, info)
         return info.result
 
 
@@ -208,7 +208,7 @@ class JobService:
     ) -> dict[str, Any]:
         # A fresh idempotency key makes the submit safe to retry after a lost answer.
         item: dict[str, Any] = {
-            "payload": job.payload(),
+            "payload": payload_of(job),
             "priority": type(job).priority if priority is None else priority,
             "max_attempts": type(job).max_attempts if max_attempts is None else max_attempts,
             "idempotency_key": uuid.uuid4().hex,
@@ -355,7 +355,7 @@ class JobService:
         body = {
             "job_name": type(job).full_name(self.job_room),
             "room_id": self.room,
-            "payload": job.payload(),
+            "payload": payload_of(job),
             "cron": cron,
             "timezone": timezone,
             "every_seconds": _delay_seconds(every),
