@@ -12,6 +12,7 @@ import json as json_module
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -85,7 +86,7 @@ def connect_cause(exc: BaseException, url: str) -> str:
     elif isinstance(exc, TimeoutError | httpx.TimeoutException | CONNECT_TIMEOUT):
         cause = "no answer (timed out)"
     else:
-        cause = str(exc) or type(exc).__name__
+        cause = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)) or type(exc).__name__
     if urlsplit(url).port is None:
         default = 443 if url.startswith("https") else 80
         cause += f" (the URL names no port, so {default} was tried; jobserver's default is 8000)"

@@ -7,20 +7,36 @@ import warnings
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+from pydantic._internal._model_construction import ModelMetaclass
 
 DEFAULT_CATEGORY = "modifiers"
 # Settings a payload field may share its name with (an email's `priority`, say): the
-# field wins, and the setting keeps Job's default (give it per submit or by `declare`).
-SHADOWABLE_SETTINGS = ("max_attempts", "timeout_seconds", "priority")
-warnings.filterwarnings(
-    "ignore",
-    message=rf'Field name "({"|".join(SHADOWABLE_SETTINGS)})" in "\w+" shadows an attribute '
-    r'in parent "Job"',
-    category=UserWarning,
+# field is the payload's; the setting keeps Job's default (`job_name`: the class name),
+# which a submit's arguments or `declare` can still override.
+SHADOWABLE_SETTINGS = ("job_name", "job_category", "max_attempts", "timeout_seconds", "priority")
+_SHADOW_WARNING = (
+    rf'Field name "({"|".join(SHADOWABLE_SETTINGS)})" in "[^"]+" shadows an attribute '
+    r'in parent "Job"'
 )
 
 
-class Job(BaseModel):
+class JobMeta(ModelMetaclass):
+    """pydantic's metaclass, without its warning for a field named like a Job setting:
+    that name is allowed on purpose (see SHADOWABLE_SETTINGS)."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SHADOW_WARNING, category=UserWarning)
+            return super().__new__(mcs, name, bases, namespace, **kwargs)
+
+
+class Job(BaseModel, metaclass=JobMeta):
     """A job type. Subclass it, declare the payload as fields, implement `handle()`.
 
     Class variables tune the job; all have defaults:

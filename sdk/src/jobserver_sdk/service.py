@@ -181,6 +181,9 @@ class JobService:
         self._own_client = client is None
         self.client = client or Client(url, token)
         self._declared: set[type[Job]] = set()
+        # Classes whose declaration this user may not make (403): a later "job not found"
+        # is explained by it.
+        self._not_declarable: set[type[Job]] = set()
 
     async def __aenter__(self) -> JobService:
         return self
@@ -276,6 +279,19 @@ class JobService:
             if isinstance(error, DeclarationConflict) or error.status not in DECLARE_SKIPPED:
                 raise
             self._declared.add(job_cls)
+            if error.status == 403:
+                self._not_declarable.add(job_cls)
+
+    def _explain(self, error: ApiError, job_cls: type[Job]) -> ApiError:
+        """A submit of a job nobody registered, with why when the room is the reason."""
+        if error.slug != "job-not-found" or job_cls not in self._not_declarable:
+            return error
+        detail = (
+            f"{error.detail}: no worker registered it in {self.job_room}, and declaring it "
+            f"there needs an admin's token; use a room of your own, e.g. "
+            f'JobService(url, token, room="demo")'
+        )
+        return ApiError(error.status, error.type, detail)
 
     async def submit(
         self,
@@ -295,7 +311,10 @@ class JobService:
         await self._declare_once(type(job))
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
         item = self._item(job, delay, priority, max_attempts, concurrency_key, after)
-        body = await self.client.request("POST", path, json=item)
+        try:
+            body = await self.client.request("POST", path, json=item)
+        except ApiError as error:
+            raise self._explain(error, type(job)) from None
         return Task(self.client, TaskInfo.model_validate(body))
 
     async def submit_many(
@@ -324,7 +343,11 @@ class JobService:
                     self._item(jobs[i], delay, priority, None, concurrency_key, after)
                     for i in chunk
                 ]
-                for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
+                try:
+                    created = await self._bulk(path, items)
+                except ApiError as error:
+                    raise self._explain(error, cls) from None
+                for i, raw in zip(chunk, created, strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
 
