@@ -119,20 +119,25 @@ class Link:
         # Called (from any thread) with the TokenRejected a request got.
         self.on_token_rejected: Callable[[TokenRejected], None] = lambda _exc: None
         self._lost_at: float | None = None
+        self._back_at = 0.0
         self._lock = threading.Lock()
 
     def answered(self) -> None:
         with self._lock:
             self.reached = True
             lost_at, self._lost_at = self._lost_at, None
+            if lost_at is not None:
+                self._back_at = time.monotonic()
         if lost_at is not None:
             self.log.info(
                 "connection to %s is back after %.1f s", self.url, time.monotonic() - lost_at
             )
 
-    def failed(self, cause: str) -> None:
+    def failed(self, cause: str, sent_at: float) -> None:
+        """A request sent at `sent_at` (time.monotonic) got no answer. One sent before the
+        last recovery is a straggler of the loss already told, not a new one."""
         with self._lock:
-            first = self.reached and self._lost_at is None
+            first = self.reached and self._lost_at is None and sent_at >= self._back_at
             if first:
                 self._lost_at = time.monotonic()
         if first:
@@ -230,6 +235,7 @@ class Client:
         attempt = 0
         while True:
             delay = backoff(attempt)
+            sent_at = time.monotonic()
             try:
                 status, content = await self._send(method, path, json, headers, http_timeout)
                 self.link.answered()
@@ -239,7 +245,7 @@ class Client:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 never_sent = isinstance(exc, aiohttp.ClientConnectorError | CONNECT_TIMEOUT)
                 cause = connect_cause(exc, self.url)
-                self.link.failed(cause)
+                self.link.failed(cause, sent_at)
                 _transport_reason(exc, method, path, never_sent or safe or fenced, self.url)
                 reason = cause
                 if loop.time() + delay > started + self.link.budget(budget):
@@ -324,6 +330,7 @@ class SyncClient:
         attempt = 0
         while True:
             delay = backoff(attempt)
+            sent_at = time.monotonic()
             try:
                 response = self.http.request(method, path, json=json)
                 self.link.answered()
@@ -333,7 +340,7 @@ class SyncClient:
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 cause = connect_cause(exc, self.url)
-                self.link.failed(cause)
+                self.link.failed(cause, sent_at)
                 _transport_reason(exc, method, path, never_sent or safe or fenced, self.url)
                 reason = cause
                 if time.monotonic() + delay > started + self.link.budget(retry_seconds):
