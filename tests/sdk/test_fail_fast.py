@@ -176,8 +176,10 @@ async def test_the_worker_command_ends_in_one_line_and_exit_code_1_on_a_revoked_
     code, stderr = await ended
     assert code == 1
     assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1].startswith(
-        f"jobserver_sdk worker: token rejected by {server.url}"
+    assert (
+        stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"jobserver_sdk worker: token rejected by {server.url}")
     )
 
 
