@@ -80,7 +80,9 @@ async def test_a_lost_connection_and_its_recovery_are_logged_once_each(
             task = await service.submit(Count(tag=uuid.uuid4().hex, n=1))
             assert await task.result(timeout=30) == 1
             async with asyncio.timeout(10):
-                while not any("is back" in r.getMessage() for r in caplog.records):
+                while True:
+                    if any("is back" in r.getMessage() for r in caplog.records):
+                        break
                     await asyncio.sleep(0.05)
     lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     lost = [line for line in lines if line.startswith(f"lost the connection to {url}")]
