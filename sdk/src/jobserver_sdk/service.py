@@ -158,7 +158,10 @@ class JobService:
     """Submit jobs to a room of a jobserver.
 
     `job_room` is where the job is registered (its workers' room); it defaults to `room`.
-    Use "@global" for jobs registered globally by an admin's worker.
+    Use "@global" for jobs registered globally by an admin's worker. The default `room`,
+    "@global", is the contract's; an ordinary user's jobs live in a room of their own
+    (declaring a job in "@global" needs an admin). For code without asyncio, see
+    `SyncJobService`.
 
     Example:
         >>> async with JobService("http://127.0.0.1:8000", token, room="demo") as service:

@@ -79,6 +79,12 @@ class Worker:
     worker's own pool (one per slot). On stop: no new claims; running tasks get
     `grace_seconds` to finish, the rest are released (back to the queue without spending
     an attempt, so another worker runs them), and the worker is deleted on the server.
+
+    A server that does not answer within `connect_seconds` at the start ends `run()` with
+    ServerUnreachable; once registered, the worker rides out lost connections (one log
+    line when lost, one when back). A refused token (401) stops it without grace and
+    `run()` raises TokenRejected. Each task run logs one INFO line on
+    `jobserver_sdk.worker`: job, task id, attempt, outcome, duration.
     """
 
     def __init__(
