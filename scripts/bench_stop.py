@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 
 import httpx
-from jobserver_sdk import Job, JobFailed, JobService, Task, Worker
+from jobserver_sdk import Job, JobService, Task, TaskNotCompleted, Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 EMAIL, PASSWORD = "bench@example.com", "bench-password"
@@ -93,7 +93,7 @@ def stop(process: subprocess.Popen[bytes]) -> float:
 async def outcome(task: Task) -> str:
     try:
         await task.result(timeout=120)
-    except JobFailed as failed:
+    except TaskNotCompleted as failed:
         return f"failed: {failed.info.error}"
     return "completed"
 

@@ -13,7 +13,8 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
-from jobserver_sdk import JobService
+from fastapi.responses import JSONResponse
+from jobserver_sdk import ApiError, JobService
 
 from examples.fastapi_app.jobs import ROOM, SayHello
 
@@ -41,9 +42,23 @@ async def hello(
     return {"task_id": str(task.id), "status": task.status}
 
 
-@app.get("/hello/{task_id}")
-async def hello_status(request: Request, task_id: uuid.UUID) -> dict[str, Any]:
+@app.get(
+    "/hello/{task_id}",
+    response_model=None,
+    responses={404: {"description": "No such task (RFC 9457 problem)"}},
+)
+async def hello_status(request: Request, task_id: uuid.UUID) -> dict[str, Any] | JSONResponse:
     """The task's status, and its result once the worker completed it."""
     service: JobService = request.app.state.jobs
-    info = await service.task(task_id).refresh()
+    try:
+        info = await service.task(task_id).refresh()
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        return not_found(f"no task {task_id}")
     return {"status": info.status, "result": info.result, "error": info.error}
+
+
+def not_found(detail: str) -> JSONResponse:
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": detail}
+    return JSONResponse(problem, status_code=404, media_type="application/problem+json")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from jobserver_sdk import Job
 
@@ -99,3 +102,47 @@ class Huge(Job):
 
     async def handle(self) -> str:
         return "x" * (1024 * 1024 + 1)
+
+
+def returns_its_coroutine(handle: Callable[[Job], Awaitable[str]]) -> Callable[[Job], Any]:
+    """A decorator written as a plain function around an `async def`: what the worker gets
+    is a sync `handle` that hands back a coroutine."""
+
+    @functools.wraps(handle)
+    def wrapper(self: Job) -> Any:
+        return handle(self)
+
+    return wrapper
+
+
+class DecoratedAsync(Job):
+    who: str
+
+    @returns_its_coroutine
+    async def handle(self) -> str:
+        await asyncio.sleep(0)
+        return f"decorated {self.who}"
+
+
+class SyncFails(Job):
+    """A plain `def handle` that raises: the attempt fails with its text."""
+
+    def handle(self) -> None:
+        raise ValueError("sync boom")
+
+
+class ReservedNames(Job):
+    """Fields named like keys the SDK and the server use around a payload."""
+
+    payload: str
+    priority: int
+    max_attempts: int
+    timeout_seconds: float
+    room: str
+    delay: float
+    job_name: str = "not the job's name"
+    status: str = "s"
+    id: int = 7
+
+    async def handle(self) -> dict[str, Any]:
+        return self.model_dump()

@@ -52,3 +52,4 @@ async def test_a_task_after_a_failed_one_is_cancelled(server: Server, room: str)
         with pytest.raises(JobCancelled) as cancelled:
             await child.result(timeout=30)
     assert cancelled.value.error == f"parent {parent.id} failed"
+    assert str(cancelled.value) == f"task {child.id} cancelled: parent {parent.id} failed"

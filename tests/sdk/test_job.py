@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jobserver_sdk import Job
+from jobserver_sdk.job import payload_of
 
 from tests.sdk.jobs import Flaky, SayHello, TimesOut
 
@@ -30,4 +31,4 @@ def test_registration_sends_the_model_schema_and_the_timeout_only_when_set() -> 
 
 
 def test_payload_is_the_fields_as_json() -> None:
-    assert SayHello(who="Ada").payload() == {"who": "Ada"}
+    assert payload_of(SayHello(who="Ada")) == {"who": "Ada"}

@@ -119,9 +119,12 @@ async def test_cancel_pending_task_never_runs_it(server: Server, room: str) -> N
     ):
         task = await service.submit(Count(tag=tag, n=1), delay=30)
         assert (await task.cancel()).status == "cancelled"
-        with pytest.raises(JobCancelled):
+        with pytest.raises(JobCancelled) as cancelled:
             await task.result(timeout=5)
     assert EXECUTIONS[f"{tag}:1"] == 0
+    # Told apart from a failure: its own class, and a message that says "cancelled".
+    assert not isinstance(cancelled.value, JobFailed)
+    assert str(cancelled.value) == f"task {task.id} cancelled"
 
 
 async def test_cancel_running_task_stops_its_handle(server: Server, room: str) -> None:

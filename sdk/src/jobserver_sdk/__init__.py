@@ -13,20 +13,27 @@ from jobserver_sdk.client import Client
 from jobserver_sdk.errors import (
     ApiError,
     DeclarationConflict,
+    Forbidden,
     JobCancelled,
     JobFailed,
     JobserverSdkError,
     ResultTimeout,
     ServerUnavailable,
+    ServerUnreachable,
+    TaskCancelled,
+    TaskNotCompleted,
+    TokenRejected,
 )
-from jobserver_sdk.job import Job
+from jobserver_sdk.job import Job, payload_of
 from jobserver_sdk.service import JobService, ScheduleInfo, Task, TaskInfo
+from jobserver_sdk.sync import SyncJobService, SyncTask
 from jobserver_sdk.worker import Worker
 
 __all__ = [
     "ApiError",
     "Client",
     "DeclarationConflict",
+    "Forbidden",
     "Job",
     "JobCancelled",
     "JobFailed",
@@ -35,7 +42,14 @@ __all__ = [
     "ResultTimeout",
     "ScheduleInfo",
     "ServerUnavailable",
+    "ServerUnreachable",
+    "SyncJobService",
+    "SyncTask",
     "Task",
+    "TaskCancelled",
     "TaskInfo",
+    "TaskNotCompleted",
+    "TokenRejected",
     "Worker",
+    "payload_of",
 ]

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from jobserver_sdk.errors import JobserverSdkError
 from jobserver_sdk.job import Job
 from jobserver_sdk.worker import Worker
 
@@ -35,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--room", default="@global", help="room to register the jobs in")
     worker.add_argument("--concurrency", type=int, default=8)
     worker.add_argument("--grace", type=float, default=30.0, help="seconds to finish on stop")
+    worker.add_argument(
+        "--connect-seconds",
+        type=float,
+        default=5.0,
+        help="how long to wait for the server at the start before giving up",
+    )
     worker.add_argument("--log-level", default="INFO")
     return root
 
@@ -47,15 +54,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     sys.path.insert(0, os.getcwd())  # module:Class resolves from where the command runs
     jobs = [load_job(spec) for spec in args.jobs]
-    worker = Worker(
-        args.url,
-        args.token,
-        jobs=jobs,
-        room=args.room,
-        concurrency=args.concurrency,
-        grace_seconds=args.grace,
-    )
-    asyncio.run(worker.run())
+    # What the user can mend (a URL, a token, a room, a server that is down) ends the
+    # command with one line and exit code 1, not a traceback.
+    try:
+        worker = Worker(
+            args.url,
+            args.token,
+            jobs=jobs,
+            room=args.room,
+            concurrency=args.concurrency,
+            grace_seconds=args.grace,
+            connect_seconds=args.connect_seconds,
+        )
+        asyncio.run(worker.run())
+    except (JobserverSdkError, ValueError) as exc:
+        raise SystemExit(f"jobserver_sdk worker: {exc}") from None
 
 
 if __name__ == "__main__":

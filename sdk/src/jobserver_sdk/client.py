@@ -10,17 +10,27 @@ import asyncio
 import io
 import json as json_module
 import logging
+import os
 import random
+import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import httpx
 import socketio
 
-from jobserver_sdk.errors import ApiError, ServerUnavailable
+from jobserver_sdk.errors import (
+    ApiError,
+    Forbidden,
+    ServerUnavailable,
+    ServerUnreachable,
+    TokenRejected,
+)
 
 log = logging.getLogger("jobserver_sdk")
 
@@ -33,6 +43,112 @@ CONNECT_TIMEOUT = aiohttp.ConnectionTimeoutError
 DEFAULT_RETRY_SECONDS = 30.0
 BACKOFF_START = 0.1
 BACKOFF_MAX = 5.0
+# Until a server has answered once, a connection error is retried only this long: a wrong
+# URL or a server that is not up fails fast. After that the full `retry_seconds` applies,
+# so a running worker rides out a restart.
+CONNECT_SECONDS = 5.0
+SCHEMES = ("http", "https")
+
+
+def check_url(url: str) -> str:
+    """The server URL without a trailing slash; ValueError naming it when it has no
+    http(s) scheme or no host.
+
+    Example:
+        >>> check_url("http://127.0.0.1:8000/")
+        'http://127.0.0.1:8000'
+        >>> check_url("127.0.0.1:8000")
+        Traceback (most recent call last):
+        ...
+        ValueError: jobserver URL '127.0.0.1:8000' needs a scheme and a host, e.g. http://127.0.0.1:8000
+    """
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is no number
+    except ValueError as exc:
+        raise ValueError(f"jobserver URL {url!r} is malformed: {exc}") from None
+    example = "e.g. http://127.0.0.1:8000"
+    if not parts.scheme or not parts.hostname or "://" not in url:
+        raise ValueError(f"jobserver URL {url!r} needs a scheme and a host, {example}")
+    if parts.scheme not in SCHEMES:
+        raise ValueError(
+            f"jobserver URL {url!r} has the scheme {parts.scheme!r}; use http or https, {example}"
+        )
+    return url.rstrip("/")
+
+
+def connect_cause(exc: BaseException, url: str) -> str:
+    """Why a connection failed, in words: the OS's reason rather than the library's."""
+    os_error = getattr(exc, "os_error", None) or exc.__cause__ or exc.__context__
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(os_error, OSError):
+        errno = os_error.errno
+        cause = os.strerror(errno) if errno is not None and errno > 0 else str(os_error.strerror)
+    elif isinstance(exc, TimeoutError | httpx.TimeoutException | CONNECT_TIMEOUT):
+        cause = "no answer (timed out)"
+    else:
+        cause = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)) or type(exc).__name__
+    if urlsplit(url).port is None:
+        default = 443 if url.startswith("https") else 80
+        cause += f" (the URL names no port, so {default} was tried; jobserver's default is 8000)"
+    return cause
+
+
+class Link:
+    """What the SDK knows of one server's reachability, shared by every client of one
+    worker (its event-loop client and its heartbeat thread's): whether it has answered
+    yet, since when it has not, and who to tell when it refuses the token. A lost
+    connection and its recovery are logged once each, not once per retry.
+
+    Example:
+        >>> link = Link("http://127.0.0.1:8000")
+        >>> link.answered()
+        >>> link.reached
+        True
+    """
+
+    def __init__(
+        self,
+        url: str,
+        logger: logging.Logger | None = None,
+        connect_seconds: float = CONNECT_SECONDS,
+    ) -> None:
+        self.url = url
+        self.connect_seconds = connect_seconds
+        self.reached = False
+        self.log = logger or log
+        # Called (from any thread) with the TokenRejected a request got.
+        self.on_token_rejected: Callable[[TokenRejected], None] = lambda _exc: None
+        self._lost_at: float | None = None
+        self._back_at = 0.0
+        self._lock = threading.Lock()
+
+    def answered(self) -> None:
+        with self._lock:
+            self.reached = True
+            lost_at, self._lost_at = self._lost_at, None
+            if lost_at is not None:
+                self._back_at = time.monotonic()
+        if lost_at is not None:
+            self.log.info(
+                "connection to %s is back after %.1f s", self.url, time.monotonic() - lost_at
+            )
+
+    def failed(self, cause: str, sent_at: float) -> None:
+        """A request sent at `sent_at` (time.monotonic) got no answer. One sent before the
+        last recovery is a straggler of the loss already told, not a new one."""
+        with self._lock:
+            first = self.reached and self._lost_at is None and sent_at >= self._back_at
+            if first:
+                self._lost_at = time.monotonic()
+        if first:
+            self.log.warning("lost the connection to %s (%s); retrying", self.url, cause)
+
+    def token_rejected(self, exc: TokenRejected) -> None:
+        self.on_token_rejected(exc)
+
+    def budget(self, retry_seconds: float) -> float:
+        """How long connection errors are retried: short until the server first answered."""
+        return retry_seconds if self.reached else min(retry_seconds, self.connect_seconds)
 
 
 def backoff(attempt: int, start: float = BACKOFF_START, cap: float = BACKOFF_MAX) -> float:
@@ -64,11 +180,13 @@ class Client:
         *,
         timeout: float = 30.0,
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        link: Link | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = check_url(url)
         self.token = token
         self.retry_seconds = retry_seconds
         self.timeout = timeout
+        self.link = link or Link(self.url)
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -77,7 +195,7 @@ class Client:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers={"Authorization": f"Bearer {self.token}"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=CONNECT_SECONDS),
                 connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS),
             )
         return self._session
@@ -112,20 +230,28 @@ class Client:
         """Send one request and return its JSON body (None for 204); ApiError on 4xx/5xx."""
         budget = self.retry_seconds if retry_seconds is None else retry_seconds
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
+        started = loop.time()
+        deadline = started + budget
         attempt = 0
         while True:
+            delay = backoff(attempt)
+            sent_at = time.monotonic()
             try:
                 status, content = await self._send(method, path, json, headers, http_timeout)
+                self.link.answered()
                 reason = _retry_reason(status, safe, fenced)
                 if reason is None:
-                    return _body(status, content)
+                    return _body(status, content, self.link)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 never_sent = isinstance(exc, aiohttp.ClientConnectorError | CONNECT_TIMEOUT)
-                reason = _transport_reason(exc, method, path, never_sent or safe or fenced)
-            delay = backoff(attempt)
+                cause = connect_cause(exc, self.url)
+                self.link.failed(cause, sent_at)
+                _transport_reason(exc, method, path, never_sent or safe or fenced, self.url)
+                reason = cause
+                if loop.time() + delay > started + self.link.budget(budget):
+                    raise ServerUnreachable(self.url, cause) from exc
             if loop.time() + delay > deadline:
-                raise ServerUnavailable(f"{method} {path}: {reason}")
+                raise ServerUnavailable(f"{method} {path} on {self.url}: {reason}")
             log.debug("%s %s: %s; retrying in %.2f s", method, path, reason, delay)
             await asyncio.sleep(delay)
             attempt += 1
@@ -163,10 +289,15 @@ class SyncClient:
         ...     client.request("PATCH", f"/v1/joblib/workers/{worker_id}")
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
+    def __init__(
+        self, url: str, token: str, *, timeout: float = 30.0, link: Link | None = None
+    ) -> None:
+        self.url = check_url(url)
+        self.link = link or Link(self.url)
         self.http = httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=httpx.Timeout(timeout, connect=CONNECT_SECONDS),
         )
 
     def __enter__(self) -> SyncClient:
@@ -194,20 +325,28 @@ class SyncClient:
         retry_seconds: float = DEFAULT_RETRY_SECONDS,
     ) -> Any:
         """As `Client.request`, blocking the calling thread."""
-        deadline = time.monotonic() + retry_seconds
+        started = time.monotonic()
+        deadline = started + retry_seconds
         attempt = 0
         while True:
+            delay = backoff(attempt)
+            sent_at = time.monotonic()
             try:
                 response = self.http.request(method, path, json=json)
+                self.link.answered()
                 reason = _retry_reason(response.status_code, safe, fenced)
                 if reason is None:
-                    return _body(response.status_code, response.content)
+                    return _body(response.status_code, response.content, self.link)
             except httpx.TransportError as exc:
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                reason = _transport_reason(exc, method, path, never_sent or safe or fenced)
-            delay = backoff(attempt)
+                cause = connect_cause(exc, self.url)
+                self.link.failed(cause, sent_at)
+                _transport_reason(exc, method, path, never_sent or safe or fenced, self.url)
+                reason = cause
+                if time.monotonic() + delay > started + self.link.budget(retry_seconds):
+                    raise ServerUnreachable(self.url, cause) from exc
             if time.monotonic() + delay > deadline:
-                raise ServerUnavailable(f"{method} {path}: {reason}")
+                raise ServerUnavailable(f"{method} {path} on {self.url}: {reason}")
             log.debug("%s %s: %s; retrying in %.2f s", method, path, reason, delay)
             time.sleep(delay)
             attempt += 1
@@ -224,16 +363,15 @@ def _retry_reason(status: int, safe: bool, fenced: bool) -> str | None:
     return None
 
 
-def _transport_reason(exc: Exception, method: str, path: str, repeatable: bool) -> str:
-    """A connection error to retry; raised at once when the request may have been applied
-    and is not safe to repeat (`repeatable` is also true when it never left: a connect
-    error)."""
+def _transport_reason(exc: Exception, method: str, path: str, repeatable: bool, url: str) -> None:
+    """A connection error is retried; raised at once when the request may have been
+    applied and is not safe to repeat (`repeatable` is also true when it never left: a
+    connect error)."""
     if not repeatable:
-        raise ServerUnavailable(f"{method} {path}: {exc!r}") from exc
-    return f"{type(exc).__name__}: {exc}"
+        raise ServerUnavailable(f"{method} {path} on {url}: {exc!r}") from exc
 
 
-def _body(status: int, content: bytes) -> Any:
+def _body(status: int, content: bytes, link: Link) -> Any:
     if status < 400:
         return None if status == 204 or not content else json_module.loads(content)
     try:
@@ -243,9 +381,14 @@ def _body(status: int, content: bytes) -> Any:
     if not isinstance(problem, dict):
         problem = {}
     text = content[:500].decode(errors="replace")
-    raise ApiError(
-        status, str(problem.get("type", "about:blank")), str(problem.get("detail", text))
-    )
+    type_, detail = str(problem.get("type", "about:blank")), str(problem.get("detail", text))
+    if status == 401:
+        rejected = TokenRejected(link.url, type_, detail)
+        link.token_rejected(rejected)
+        raise rejected
+    if status == 403:
+        raise Forbidden(status, type_, detail)
+    raise ApiError(status, type_, detail)
 
 
 Handler = Callable[[Any], Awaitable[None]]

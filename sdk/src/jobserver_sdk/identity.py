@@ -12,8 +12,8 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 
-from jobserver_sdk.client import SyncClient
-from jobserver_sdk.errors import ApiError, JobserverSdkError
+from jobserver_sdk.client import Link, SyncClient
+from jobserver_sdk.errors import ApiError, Forbidden, JobserverSdkError, TokenRejected
 from jobserver_sdk.job import Job
 
 log = logging.getLogger("jobserver_sdk.worker")
@@ -47,6 +47,7 @@ class Identity:
         jobs: Sequence[type[Job]],
         *,
         heartbeat_seconds: float,
+        link: Link | None = None,
     ) -> None:
         self.id = uuid.uuid4()
         self.room = room
@@ -55,7 +56,7 @@ class Identity:
         self.generation = 0  # + 1 per registration on the server
         # Called (from whichever thread registered) after every registration.
         self.on_registered: Callable[[], None] = lambda: None
-        self._http = SyncClient(url, token)
+        self._http = SyncClient(url, token, link=link)
         self._lock = threading.Lock()  # one registration at a time; one request at a time
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -70,7 +71,10 @@ class Identity:
             for cls in self.jobs:
                 body = {**cls.registration(), "worker_id": str(self.id)}
                 path = f"{JOBLIB}/rooms/{self.room}/jobs"
-                self._http.request("PUT", path, json=body, retry_seconds=REGISTER_RETRY_SECONDS)
+                try:
+                    self._http.request("PUT", path, json=body, retry_seconds=REGISTER_RETRY_SECONDS)
+                except Forbidden as exc:
+                    raise _explain(exc, self.room) from None
             self.generation += 1
         log.info(
             "worker %s serves %s", self.id, ", ".join(c.full_name(self.room) for c in self.jobs)
@@ -135,6 +139,8 @@ class Identity:
                 self._http.request(
                     "PATCH", f"{JOBLIB}/workers/{self.id}", retry_seconds=self.heartbeat_seconds
                 )
+        except TokenRejected:
+            return  # the worker stops on it (Link.on_token_rejected)
         except ApiError as exc:
             if exc.status != 404:
                 log.warning("heartbeat refused: %s", exc)
@@ -142,4 +148,16 @@ class Identity:
             log.warning("worker %s is gone on the server; registering it again", self.id)
             self.register(seen)
         except JobserverSdkError as exc:
-            log.warning("heartbeat failed: %s", exc)
+            # The link logged the lost connection once; this is every beat during it.
+            log.debug("heartbeat failed: %s", exc)
+
+
+def _explain(exc: Forbidden, room: str) -> Forbidden:
+    """A refused registration, with what to do about it when the room is the reason."""
+    if not room.startswith("@"):
+        return exc
+    hint = (
+        f"{exc.detail}: registering jobs in {room} needs an admin's token; give the "
+        'worker a room of your own instead (room="demo", or --room demo)'
+    )
+    return Forbidden(exc.status, exc.type, hint)

@@ -3,14 +3,40 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
+from pydantic._internal._model_construction import ModelMetaclass
 
 DEFAULT_CATEGORY = "modifiers"
+# Settings a payload field may share its name with (an email's `priority`, say): the
+# field is the payload's; the setting keeps Job's default (`job_name`: the class name),
+# which a submit's arguments or `declare` can still override.
+SHADOWABLE_SETTINGS = ("job_name", "job_category", "max_attempts", "timeout_seconds", "priority")
+_SHADOW_WARNING = (
+    rf'Field name "({"|".join(SHADOWABLE_SETTINGS)})" in "[^"]+" shadows an attribute '
+    r'in parent "Job"'
+)
 
 
-class Job(BaseModel):
+class JobMeta(ModelMetaclass):
+    """pydantic's metaclass, without its warning for a field named like a Job setting:
+    that name is allowed on purpose (see SHADOWABLE_SETTINGS)."""
+
+    def __new__(
+        mcs,
+        name: str,
+        bases: tuple[type[Any], ...],
+        namespace: dict[str, Any],
+        **kwargs: Any,
+    ) -> type:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_SHADOW_WARNING, category=UserWarning)
+            return super().__new__(mcs, name, bases, namespace, **kwargs)
+
+
+class Job(BaseModel, metaclass=JobMeta):
     """A job type. Subclass it, declare the payload as fields, implement `handle()`.
 
     Class variables tune the job; all have defaults:
@@ -67,6 +93,15 @@ class Job(BaseModel):
             body["timeout_seconds"] = cls.timeout_seconds
         return body
 
-    def payload(self) -> dict[str, Any]:
-        """The task payload: the model's fields as JSON."""
-        return self.model_dump(mode="json")
+
+def payload_of(job: Job) -> dict[str, Any]:
+    """The task payload: the job's fields as JSON. A function, not a method, so that a
+    field may be called anything (`payload` too).
+
+    Example:
+        >>> class Mail(Job):
+        ...     payload: str
+        >>> payload_of(Mail(payload="hi"))
+        {'payload': 'hi'}
+    """
+    return job.model_dump(mode="json")

@@ -175,7 +175,8 @@ class Reporter:
                 batch = self._on_refused_batch(batch, exc)
                 continue
             except JobserverSdkError as exc:
-                log.warning("status reports not delivered (%s); retrying", exc)
+                # The link logged the lost connection once; this is every retry during it.
+                log.debug("status reports not delivered (%s); retrying", exc)
                 continue
             outcomes = body.get("items") if isinstance(body, dict) else None
             if not isinstance(outcomes, list) or len(outcomes) != len(batch):
@@ -217,7 +218,8 @@ class Reporter:
         report = entry.report
         if status >= SERVER_ERROR:
             return False
-        log.info("report %s on task %s refused: %s", report.status, report.task_id, problem)
+        if status != 401:  # a refused token stops the worker, which says so once
+            log.info("report %s on task %s refused: %s", report.status, report.task_id, problem)
         if status == PAYLOAD_TOO_LARGE and report.status == "completed":
             error = f"result refused: {problem.get('detail', '')}"
             self.send(Report(report.task_id, report.attempt, "failed", error=error))

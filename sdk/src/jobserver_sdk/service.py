@@ -19,7 +19,7 @@ from jobserver_sdk.errors import (
     JobFailed,
     ResultTimeout,
 )
-from jobserver_sdk.job import Job
+from jobserver_sdk.job import Job, payload_of
 
 JOBLIB = "/v1/joblib"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -126,7 +126,7 @@ class Task:
         if info.status == "failed":
             raise JobFailed(str(self.id), info.error, info)
         if info.status == "cancelled":
-            raise JobCancelled(str(self.id), info.error or "cancelled", info)
+            raise JobCancelled(str(self.id), info.error, info)
         return info.result
 
 
@@ -158,7 +158,10 @@ class JobService:
     """Submit jobs to a room of a jobserver.
 
     `job_room` is where the job is registered (its workers' room); it defaults to `room`.
-    Use "@global" for jobs registered globally by an admin's worker.
+    Use "@global" for jobs registered globally by an admin's worker. The default `room`,
+    "@global", is the contract's; an ordinary user's jobs live in a room of their own
+    (declaring a job in "@global" needs an admin). For code without asyncio, see
+    `SyncJobService`.
 
     Example:
         >>> async with JobService("http://127.0.0.1:8000", token, room="demo") as service:
@@ -181,6 +184,9 @@ class JobService:
         self._own_client = client is None
         self.client = client or Client(url, token)
         self._declared: set[type[Job]] = set()
+        # Classes whose declaration this user may not make (403): a later "job not found"
+        # is explained by it.
+        self._not_declarable: set[type[Job]] = set()
 
     async def __aenter__(self) -> JobService:
         return self
@@ -208,7 +214,7 @@ class JobService:
     ) -> dict[str, Any]:
         # A fresh idempotency key makes the submit safe to retry after a lost answer.
         item: dict[str, Any] = {
-            "payload": job.payload(),
+            "payload": payload_of(job),
             "priority": type(job).priority if priority is None else priority,
             "max_attempts": type(job).max_attempts if max_attempts is None else max_attempts,
             "idempotency_key": uuid.uuid4().hex,
@@ -276,6 +282,19 @@ class JobService:
             if isinstance(error, DeclarationConflict) or error.status not in DECLARE_SKIPPED:
                 raise
             self._declared.add(job_cls)
+            if error.status == 403:
+                self._not_declarable.add(job_cls)
+
+    def _explain(self, error: ApiError, job_cls: type[Job]) -> ApiError:
+        """A submit of a job nobody registered, with why when the room is the reason."""
+        if error.slug != "job-not-found" or job_cls not in self._not_declarable:
+            return error
+        detail = (
+            f"{error.detail}: no worker registered it in {self.job_room}, and declaring it "
+            f"there needs an admin's token; use a room of your own, e.g. "
+            f'JobService(url, token, room="demo")'
+        )
+        return ApiError(error.status, error.type, detail)
 
     async def submit(
         self,
@@ -295,7 +314,10 @@ class JobService:
         await self._declare_once(type(job))
         path = f"{JOBLIB}/rooms/{self.room}/tasks/{type(job).full_name(self.job_room)}"
         item = self._item(job, delay, priority, max_attempts, concurrency_key, after)
-        body = await self.client.request("POST", path, json=item)
+        try:
+            body = await self.client.request("POST", path, json=item)
+        except ApiError as error:
+            raise self._explain(error, type(job)) from None
         return Task(self.client, TaskInfo.model_validate(body))
 
     async def submit_many(
@@ -324,7 +346,11 @@ class JobService:
                     self._item(jobs[i], delay, priority, None, concurrency_key, after)
                     for i in chunk
                 ]
-                for i, raw in zip(chunk, await self._bulk(path, items), strict=True):
+                try:
+                    created = await self._bulk(path, items)
+                except ApiError as error:
+                    raise self._explain(error, cls) from None
+                for i, raw in zip(chunk, created, strict=True):
                     tasks[i] = Task(self.client, TaskInfo.model_validate(raw))
         return [task for task in tasks if task is not None]
 
@@ -355,7 +381,7 @@ class JobService:
         body = {
             "job_name": type(job).full_name(self.job_room),
             "room_id": self.room,
-            "payload": job.payload(),
+            "payload": payload_of(job),
             "cron": cron,
             "timezone": timezone,
             "every_seconds": _delay_seconds(every),

@@ -17,6 +17,7 @@ import inspect
 import json
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobserver_sdk.client import Client, Socket, backoff
-from jobserver_sdk.errors import ApiError, JobserverSdkError
+from jobserver_sdk.client import CONNECT_SECONDS, Client, Link, Socket, backoff, check_url
+from jobserver_sdk.errors import ApiError, JobserverSdkError, TokenRejected
 from jobserver_sdk.identity import Identity
 from jobserver_sdk.job import Job
 from jobserver_sdk.reports import Report, Reporter
@@ -53,6 +54,8 @@ class Claimed:
     job: type[Job]
     attempt: int
     payload: dict[str, Any]
+    max_attempts: int | None = None
+    job_name: str = ""
 
     def report(self, status: str, *, error: str | None = None, result: Any = None) -> Report:
         try:
@@ -76,6 +79,12 @@ class Worker:
     worker's own pool (one per slot). On stop: no new claims; running tasks get
     `grace_seconds` to finish, the rest are released (back to the queue without spending
     an attempt, so another worker runs them), and the worker is deleted on the server.
+
+    A server that does not answer within `connect_seconds` at the start ends `run()` with
+    ServerUnreachable; once registered, the worker rides out lost connections (one log
+    line when lost, one when back). A refused token (401) stops it without grace and
+    `run()` raises TokenRejected. Each task run logs one INFO line on
+    `jobserver_sdk.worker`: job, task id, attempt, outcome, duration.
     """
 
     def __init__(
@@ -89,16 +98,20 @@ class Worker:
         grace_seconds: float = 30.0,
         heartbeat_seconds: float = 15.0,
         handle_signals: bool = True,
+        connect_seconds: float = CONNECT_SECONDS,
     ) -> None:
         if not jobs:
             raise ValueError("a worker needs at least one job class")
-        self.client = Client(url, token)
+        self.link = Link(check_url(url), log, connect_seconds)
+        self.client = Client(url, token, link=self.link)
         self.room = room
         self.jobs = {cls.full_name(room): cls for cls in jobs}
         self.concurrency = concurrency
         self.grace_seconds = grace_seconds
         self.handle_signals = handle_signals
-        self.identity = Identity(url, token, room, jobs, heartbeat_seconds=heartbeat_seconds)
+        self.identity = Identity(
+            url, token, room, jobs, heartbeat_seconds=heartbeat_seconds, link=self.link
+        )
         self.reporter = Reporter(self.client, self.identity.id)
         self.running: dict[str, asyncio.Task[None]] = {}
         # Tasks held and not yet given a final report: what a stop must release.
@@ -112,6 +125,8 @@ class Worker:
         self._socket: Socket | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # What ended the worker on its own (a rejected token): run() raises it.
+        self._fatal: JobserverSdkError | None = None
 
     @property
     def worker_id(self) -> uuid.UUID:
@@ -125,9 +140,16 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Register, then claim and run tasks until stopped."""
+        """Register, then claim and run tasks until stopped. Raises ServerUnreachable when
+        the server cannot be reached at the start (within `connect_seconds`), and
+        TokenRejected (after a stop without grace) when the server refuses the token."""
         loop = asyncio.get_running_loop()
         signals = self._install_signals(loop)
+
+        def token_rejected(exc: TokenRejected) -> None:  # from any thread
+            loop.call_soon_threadsafe(self._fail, exc)
+
+        self.link.on_token_rejected = token_rejected
 
         def registered() -> None:  # called from the registering thread
             loop.call_soon_threadsafe(self._registered)
@@ -157,6 +179,17 @@ class Worker:
             await asyncio.to_thread(self.identity.close)
             self._threads.shutdown(wait=False, cancel_futures=True)
             await self.client.aclose()
+        if self._fatal is not None:
+            raise self._fatal
+
+    def _fail(self, exc: JobserverSdkError) -> None:
+        """Stop at once on an error no retry can mend (the token was refused): running
+        tasks could not report anyway."""
+        if self._fatal is not None:
+            return
+        self._fatal = exc  # said once, by run() raising it
+        self.grace_seconds = 0
+        self.stop()
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[signal.Signals]:
         if not self.handle_signals:
@@ -246,6 +279,8 @@ class Worker:
                 json={"worker_id": str(self.worker_id), "limit": limit},
                 safe=False,
             )
+        except TokenRejected:
+            return []  # the worker stops on it (Link.on_token_rejected)
         except ApiError as exc:
             if exc.status == 404:
                 await self._recover(seen)
@@ -253,13 +288,21 @@ class Worker:
                 log.warning("claim refused: %s", exc)
             return []
         except JobserverSdkError as exc:
-            log.warning("claim failed: %s", exc)
+            # The link logged the lost connection once; this is every poll during it.
+            log.debug("claim failed: %s", exc)
             return []
         return [claimed for task in body["tasks"] if (claimed := self._accept(task))]
 
     def _accept(self, task: dict[str, Any]) -> Claimed | None:
         cls = self.jobs.get(task["job_name"])
-        claimed = Claimed(task["id"], cls or Job, int(task["attempt"]), task["payload"])
+        claimed = Claimed(
+            task["id"],
+            cls or Job,
+            int(task["attempt"]),
+            task["payload"],
+            task.get("max_attempts"),
+            task["job_name"],
+        )
         if cls is None:  # linked on the server but not in this process: give it back failed
             error = f"job {task['job_name']} not served here"
             self.reporter.send(claimed.report("failed", error=error))
@@ -272,14 +315,19 @@ class Worker:
 
     # --- running ----------------------------------------------------------------------
     async def _run(self, claimed: Claimed) -> None:
+        started = time.monotonic()
+        outcome: Report | None = None
+        ended = "stopped (cancelled or timed out on the server, or released)"
         try:
             if not await self.reporter.send(claimed.report("running")):
                 self.claims.pop(claimed.id, None)
+                ended = "not started: the server took it back"
                 return
             try:
                 job = claimed.job.model_validate(claimed.payload)
             except ValidationError as exc:
-                self._finish(claimed, claimed.report("failed", error=f"invalid payload: {exc}"))
+                outcome = claimed.report("failed", error=f"invalid payload: {exc}")
+                self._finish(claimed, outcome)
                 return
             outcome = await self._execute(claimed, job)
             if outcome is not None:
@@ -287,6 +335,9 @@ class Worker:
         finally:
             self.running.pop(claimed.id, None)
             self._wake.set()
+            if outcome is not None:
+                ended = outcome.status + (f": {outcome.error}" if outcome.error else "")
+            _log_task(claimed, ended, started)
 
     def _finish(self, claimed: Claimed, report: Report) -> None:
         """Hand the final report to the reporter (which retries it until the server answers)
@@ -294,13 +345,16 @@ class Worker:
         self.claims.pop(claimed.id, None)
         self.reporter.send(report)
 
-    def _handle(self, job: Job) -> Awaitable[Any]:
+    async def _handle(self, job: Job) -> Any:
         if inspect.iscoroutinefunction(job.handle):
-            coroutine: Awaitable[Any] = job.handle()
-            return coroutine
+            return await job.handle()
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
-        return loop.run_in_executor(self._threads, context.run, job.handle)
+        result = await loop.run_in_executor(self._threads, context.run, job.handle)
+        if inspect.isawaitable(result):
+            # A plain `def` that hands back a coroutine (a decorated `async def`, say).
+            result = await result
+        return result
 
     async def _execute(self, claimed: Claimed, job: Job) -> Report | None:
         """Run handle(); the report of its outcome, or None when it was stopped (cancelled
@@ -365,6 +419,10 @@ class Worker:
         await asyncio.gather(*self.running.values(), return_exceptions=True)
         leftovers = list(self.claims.values())
         self.claims.clear()
+        if isinstance(self._fatal, TokenRejected):
+            # Every request would be refused too; the server's sweeps take the tasks back.
+            await self.reporter.close(1)
+            return
         await asyncio.gather(*(self._release(claimed) for claimed in leftovers))
         await self.reporter.close(FLUSH_ON_STOP_SECONDS)
         await asyncio.to_thread(self.identity.retire)
@@ -389,6 +447,20 @@ class Worker:
             log.error("release of task %s lost: %s", claimed.id, exc)
             return
         log.info("released task %s", claimed.id)
+
+
+def _log_task(claimed: Claimed, outcome: str, started: float) -> None:
+    """One line per task run: which job, which task and attempt, how it ended, how long."""
+    of = f"/{claimed.max_attempts}" if claimed.max_attempts else ""
+    log.info(
+        "task %s %s attempt %d%s %s in %.3f s",
+        claimed.id,
+        claimed.job_name or claimed.job.job_name,
+        claimed.attempt,
+        of,
+        outcome,
+        time.monotonic() - started,
+    )
 
 
 async def _bounded(handle: Awaitable[Any], limit: float | None) -> Any:
