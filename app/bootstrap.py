@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db import migrate
 from app.errors import BadRequest, StartupRefused
 from app.services import users
-from app.settings import MIN_SECRET_LENGTH, Settings
+from app.settings import GENERATED_SECRET_FILE, MIN_SECRET_LENGTH, Settings
 
 log = logging.getLogger(__name__)
 
-SECRET_FILE = "secret-key"
+SECRET_FILE = GENERATED_SECRET_FILE
 ADMIN_PASSWORD_FILE = "admin-password"
 EMBEDDED_ADMIN_EMAIL = "admin@localhost"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,8 @@ MIN_SECRET_LENGTH = 32
 # Values shipped in .env.example; the server refuses to run with any of them.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "CHANGE-ME-IN-PRODUCTION-SECRET!", "changeme"})
 SECRET_FIELDS = frozenset({"secret_key", "default_admin_password", "metrics_token"})
+# Embedded mode keeps the secret key it generates in this file under DATA_DIR (bootstrap.py).
+GENERATED_SECRET_FILE = "secret-key"
 
 
 def contract(name: str, default: Any, description: str) -> Any:
@@ -285,19 +288,44 @@ class Settings(BaseSettings):
         return self.is_sqlite and self.redis_url is None
 
 
-def masked_items(settings: Settings) -> list[tuple[str, str]]:
-    """(ENV_NAME, value) pairs for display, secrets and URL passwords masked."""
-    rows: list[tuple[str, str]] = []
+def env_lines(settings: Settings, *, show_secrets: bool = False) -> list[str]:
+    """The effective settings as lines of a .env file, in the class's order: unset ones
+    commented out, lists as JSON, secrets and URL passwords masked unless `show_secrets`.
+    A secret key generated for embedded mode is named with the file that keeps it."""
+    lines: list[str] = []
     for name in type(settings).model_fields:
+        env_name = f"{ENV_PREFIX}{name.upper()}"
         value = getattr(settings, name)
-        if name in SECRET_FIELDS:
-            shown = "(unset)" if value is None else "********"
-        elif name.endswith("_url") and isinstance(value, str):
-            shown = mask_url_password(value)
+        if name == "secret_key" and value is None:
+            lines += _generated_secret_lines(settings, env_name, show_secrets)
+        elif value is None:
+            lines.append(f"# {env_name}=")
         else:
-            shown = "(unset)" if value is None else str(value)
-        rows.append((f"{ENV_PREFIX}{name.upper()}", shown))
-    return rows
+            lines.append(f"{env_name}={_env_value(name, value, show_secrets)}")
+    return lines
+
+
+def _env_value(name: str, value: Any, show_secrets: bool) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value() if show_secrets else "********"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    if name.endswith("_url") and not show_secrets:
+        return mask_url_password(str(value))
+    return str(value)
+
+
+def _generated_secret_lines(settings: Settings, env_name: str, show_secrets: bool) -> list[str]:
+    if not settings.is_sqlite:
+        return [f"# {env_name}=  (unset: required with PostgreSQL)"]
+    path = (settings.data_dir / GENERATED_SECRET_FILE).absolute()
+    if not path.exists():
+        return [f"# {env_name}=  (unset: generated into {path} at the first start)"]
+    note = f"# {env_name} is unset: the key generated for embedded mode is kept in {path}"
+    shown = f"{env_name}={path.read_text().strip()}" if show_secrets else f"# {env_name}="
+    return [note, shown]
 
 
 def mask_url_password(url: str) -> str:

@@ -250,7 +250,9 @@ def start_ref(sitting: Sitting, target: Target) -> None:
         ZNDRAW_AUTH_DEFAULT_ADMIN_PASSWORD=sitting.password,
     )
     script = ROOT / "scripts" / "reference_host.py"
-    cmd = ["uv", "run", "--project", str(ROOT), "python", str(script), "--database-url", url]
+    # The reference host is zndraw-joblib's own server: a development dependency.
+    uv_run = ["uv", "run", "--project", str(ROOT), "--group", "dev"]
+    cmd = [*uv_run, "python", str(script), "--database-url", url]
     sitting.launch(target, cmd, env)
     target.details["zndraw_joblib"] = "0.1.7"
 

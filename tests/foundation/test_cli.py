@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,8 @@ from typer.testing import CliRunner, Result
 from app.cli import app as cli
 from app.services import tokens
 from tests.conftest import TEST_SECRET, bearer, login
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -237,3 +243,47 @@ async def test_serve_on_postgresql_refuses_an_out_of_date_schema(cli_env: dict[s
     result = await run(cli_env, "serve")
     assert result.exit_code == 1
     assert "run `jobserver db upgrade`" in result.output
+
+
+# --- start-up cost, --version -------------------------------------------------
+
+# What the server needs and `--help` must not load (each takes from tens of milliseconds
+# to seconds to import); commands import them when they run. (Not pydantic: typer itself
+# loads it to convert a group's options.)
+HEAVY_PACKAGES = (
+    "alembic",
+    "asyncpg",
+    "fastapi",
+    "prometheus_client",
+    "pydantic_settings",
+    "redis",
+    "rich",
+    "socketio",
+    "sqlalchemy",
+    "starlette",
+    "taskiq",
+    "uvicorn",
+)
+HELP_PROBE = """
+import json, sys
+from app.cli import app
+for args in ([], ["tasks"], ["tasks", "list"], ["db"], ["users", "create"], ["config"]):
+    app([*args, "--help"], prog_name="jobserver", standalone_mode=False)
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_help_imports_none_of_the_servers_packages() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    *help_text, loaded_line = result.stdout.splitlines()
+    assert any("tasks" in line for line in help_text)
+    loaded = set(json.loads(loaded_line))
+    assert loaded.isdisjoint(HEAVY_PACKAGES), sorted(loaded & set(HEAVY_PACKAGES))
+
+
+def test_version_prints_the_package_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"jobserver {version('jobserver')}\n"

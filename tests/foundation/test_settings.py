@@ -15,10 +15,12 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 from zndraw_joblib.settings import JobLibSettings
 
+from app.bootstrap import resolve_secret
 from app.cli import app as cli
 from app.settings import (
     CONTRACT_ENV_PREFIX,
     ENV_PREFIX,
+    GENERATED_SECRET_FILE,
     PLACEHOLDER_SECRETS,
     SECRET_FIELDS,
     Settings,
@@ -116,6 +118,12 @@ def test_jobserver_name_wins_over_zndraw_joblib_name(
     assert getattr(Settings(_env_file=None), name) == ours  # type: ignore[call-arg]
 
 
+def config_output(env: dict[str, str], *flags: str) -> str:
+    result = CliRunner().invoke(cli, ["config", *flags], env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def test_config_prints_effective_settings_with_secrets_masked(tmp_path: Path) -> None:
     env = {
         "JOBSERVER_DATA_DIR": str(tmp_path),
@@ -124,12 +132,64 @@ def test_config_prints_effective_settings_with_secrets_masked(tmp_path: Path) ->
         "JOBSERVER_DATABASE_URL": "postgresql+asyncpg://jobs:dbpass-hidden@db:5432/jobs",
         "ZNDRAW_JOBLIB_WORKER_TIMEOUT_SECONDS": "42",
     }
-    result = CliRunner().invoke(cli, ["config"], env=env)
-    assert result.exit_code == 0, result.output
-    shown = dict(line.split("=", 1) for line in result.output.splitlines())
+    output = config_output(env)
+    shown = dict(line.removeprefix("# ").split("=", 1) for line in output.splitlines())
     assert set(shown) == {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
     assert shown["JOBSERVER_WORKER_TIMEOUT_SECONDS"] == "42"
     assert shown["JOBSERVER_SECRET_KEY"] == "********"
     assert shown["JOBSERVER_DATABASE_URL"] == "postgresql+asyncpg://jobs:****@db:5432/jobs"
     for secret in ("s3cret-value", "admin-pass-not-printed", "dbpass-hidden"):
-        assert secret not in result.output
+        assert secret not in output
+
+
+def test_config_prints_lists_as_json_and_unset_settings_commented_out(tmp_path: Path) -> None:
+    lines = config_output({"JOBSERVER_DATA_DIR": str(tmp_path)}).splitlines()
+    assert 'JOBSERVER_ALLOWED_CATEGORIES=["modifiers", "selections", "analysis"]' in lines
+    assert "JOBSERVER_ALLOW_REGISTRATION=false" in lines
+    assert "# JOBSERVER_REDIS_URL=" in lines
+    assert "# JOBSERVER_ALLOWED_PROVIDER_CATEGORIES=" in lines
+
+
+def test_config_with_show_secrets_is_a_dotenv_that_reproduces_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "JOBSERVER_DATA_DIR": str(tmp_path / "data"),
+        "JOBSERVER_SECRET_KEY": "a-secret-key-that-is-long-enough-0123456789",
+        "JOBSERVER_DATABASE_URL": "postgresql+asyncpg://jobs:pw@db:5432/jobs",
+        "JOBSERVER_ALLOWED_PROVIDER_CATEGORIES": '["filesystem", "x y"]',
+        "JOBSERVER_ALLOW_REGISTRATION": "true",
+        "JOBSERVER_RETRY_BACKOFF_BASE_SECONDS": "0.5",
+    }
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(config_output(env, "--show-secrets"))
+    loaded = Settings(_env_file=dotenv)  # type: ignore[call-arg]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert loaded.model_dump() == Settings(_env_file=None).model_dump()  # type: ignore[call-arg]
+    assert loaded.allowed_provider_categories == ["filesystem", "x y"]
+
+
+def test_config_names_the_file_that_keeps_a_generated_secret(tmp_path: Path) -> None:
+    env = {"JOBSERVER_DATA_DIR": str(tmp_path)}
+    path = (tmp_path / GENERATED_SECRET_FILE).absolute()
+    before = config_output(env).splitlines()
+    assert f"# JOBSERVER_SECRET_KEY=  (unset: generated into {path} at the first start)" in before
+    key = resolve_secret(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    note = f"# JOBSERVER_SECRET_KEY is unset: the key generated for embedded mode is kept in {path}"
+    masked = config_output(env)
+    assert [note, "# JOBSERVER_SECRET_KEY="] == [
+        line for line in masked.splitlines() if "JOBSERVER_SECRET_KEY" in line
+    ]
+    assert key not in masked
+    shown = config_output(env, "--show-secrets").splitlines()
+    assert f"JOBSERVER_SECRET_KEY={key}" in shown
+
+
+def test_config_says_a_postgresql_server_needs_a_secret(tmp_path: Path) -> None:
+    env = {
+        "JOBSERVER_DATA_DIR": str(tmp_path),
+        "JOBSERVER_DATABASE_URL": "postgresql+asyncpg://jobs@db:5432/jobs",
+    }
+    lines = config_output(env).splitlines()
+    assert "# JOBSERVER_SECRET_KEY=  (unset: required with PostgreSQL)" in lines

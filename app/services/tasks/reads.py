@@ -75,6 +75,28 @@ async def list_for_job(
     return await _page(session, where, counted, status, page, readable_by)
 
 
+async def list_matching(
+    session: AsyncSession,
+    room_id: str | None,
+    job_name: str | None,
+    status: TaskStatus | None,
+    page: PageRequest,
+) -> Page[TaskView]:
+    """Tasks of every room and job, or of one room, one job or both, newest first: the
+    admin's view (the CLI), so no read scope."""
+    where: list[ColumnElement[bool]] = []
+    counted: list[ColumnElement[bool]] = []
+    if room_id is not None:
+        validate_room_id(room_id)
+        where.append(Task.room_id == room_id)
+        counted.append(TaskCount.room_id == room_id)
+    if job_name is not None:
+        job = await jobs_service.resolve(session, job_name)
+        where.append(Task.job_id == job.id)
+        counted.append(TaskCount.job_name == job.full_name)
+    return await _page(session, where, counted, status, page, None)
+
+
 async def _page(
     session: AsyncSession,
     where: list[ColumnElement[bool]],

@@ -1,0 +1,5 @@
+"""`python -m app.cli`: the `jobserver` command."""
+
+from app.cli import app
+
+app()
