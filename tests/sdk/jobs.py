@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 from jobserver_sdk import Job
+from pydantic import BaseModel
 
 # What ran in this process, keyed by a tag the test chose: exactly-once is checked here.
 EXECUTIONS: Counter[str] = Counter()
@@ -66,6 +67,9 @@ class TimesOut(Job):
 
 
 class Strict(Job):
+    """Its payload is checked by the worker only (the server takes any)."""
+
+    validate_payload = False
     count: int
 
     async def handle(self) -> int:
@@ -99,3 +103,18 @@ class Huge(Job):
 
     async def handle(self) -> str:
         return "x" * (1024 * 1024 + 1)
+
+
+class Corner(BaseModel):
+    x: int
+    y: int
+
+
+class Place(Job):
+    """A nested model: its schema reaches Corner through `$defs` and `$ref`."""
+
+    corner: Corner
+    label: str = ""
+
+    async def handle(self) -> int:
+        return self.corner.x + self.corner.y

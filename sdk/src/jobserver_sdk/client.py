@@ -243,8 +243,12 @@ def _body(status: int, content: bytes) -> Any:
     if not isinstance(problem, dict):
         problem = {}
     text = content[:500].decode(errors="replace")
+    errors = problem.get("errors")
     raise ApiError(
-        status, str(problem.get("type", "about:blank")), str(problem.get("detail", text))
+        status,
+        str(problem.get("type", "about:blank")),
+        str(problem.get("detail", text)),
+        errors if isinstance(errors, list) else None,
     )
 
 
