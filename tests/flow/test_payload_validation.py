@@ -172,6 +172,18 @@ async def test_a_bulk_submit_with_one_bad_payload_is_422_naming_its_index_and_st
     assert accepted.status_code == 202, accepted.text
 
 
+async def test_a_large_bulk_submit_is_checked_item_by_item_too(
+    client: httpx.AsyncClient, user_headers: Headers
+) -> None:
+    """Large batches are checked off the event loop; the answer is the same."""
+    await registered(client, user_headers, validate_payload=True)
+    items: list[dict[str, Any]] = [{"payload": GOOD} for _ in range(200)]
+    items[150] = {"payload": {"sides": None}}
+    response = await bulk(client, user_headers, items)
+    assert [e["path"] for e in mismatches(response)] == ["/items/150/payload/sides"]
+    assert await stored(client, user_headers) == 0
+
+
 async def test_a_body_without_the_payload_wrapper_is_422_naming_its_fields(
     client: httpx.AsyncClient, user_headers: Headers
 ) -> None:

@@ -6,6 +6,7 @@ then, in the store's statement, the job exists and an @internal one has an execu
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ from app.services import payload_schemas
 from app.services.actors import Actor
 from app.services.events import Event
 from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
-from app.services.payload_schemas import KnownSchemas
+from app.services.payload_schemas import JobSchema, KnownSchemas
 from app.services.rooms import parse_full_name, validate_room_id
 from app.services.tasks import dependencies, events
 from app.services.tasks.records import Change, TaskView
@@ -28,6 +29,9 @@ from app.services.tasks.store import Inserted, NewTask, Target, TaskStore
 # A job's schema changes only when a deleted job comes back with another one; a submit
 # that meets more changes than this in a row gives up (409) rather than loop.
 SCHEMA_ROUNDS = 4
+# jsonschema is pure Python (tens of microseconds per payload): a batch this large is
+# checked on a thread, so the event loop keeps serving meanwhile.
+CHECK_ON_THREAD_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ async def _insert_checked(
     for _ in range(SCHEMA_ROUNDS):
         if schema is not None:
             try:
-                schema.check(payloads)
+                await _check(schema, payloads)
             except InvalidPayload:
                 if confirmed:
                     raise
@@ -160,3 +164,10 @@ async def _insert_checked(
         known.learn(target.job_name, schema)
         confirmed = True
     raise Conflict(f"The schema of job '{target.job_name}' changed during the submit; try again")
+
+
+async def _check(schema: JobSchema, payloads: list[tuple[str, dict[str, Any]]]) -> None:
+    if len(payloads) < CHECK_ON_THREAD_FROM:
+        schema.check(payloads)
+    else:
+        await asyncio.to_thread(schema.check, payloads)
