@@ -213,8 +213,8 @@ class JobSummary(BaseModel):
 
 class TaskSubmitRequest(SubmitIn):
     """A submit: the task's input in `payload`, plus the options beyond the contract.
-    Unknown fields are refused (422), so input sent without its `payload` wrapper is not
-    taken for an empty payload."""
+    Unknown fields beside `payload` are ignored (the contract); without `payload` they
+    are refused (422), so input sent without its wrapper is not run as an empty payload."""
 
 
 class TaskClaimRequest(BaseModel):

@@ -104,12 +104,25 @@ class FenceIn(BaseModel):
     worker_id: uuid.UUID | None = None
 
 
-class SubmitIn(SubmitOptionsIn):
-    """A task's input (`payload`) and its options. Strict: a field it does not know is
-    refused by name, so input sent without its `payload` wrapper is not taken for an
-    empty payload. (The contract's client sends only `payload`.)"""
+def _unknown_fields(model: type[BaseModel], data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    return sorted(str(name) for name in set(data) - set(model.model_fields))
 
-    model_config = ConfigDict(extra="forbid")
+
+def _refuse(unknown: list[str]) -> PydanticCustomError:
+    return PydanticCustomError(
+        "unknown_fields",
+        "unknown field(s) {names}: a task's input goes inside `payload`",
+        {"names": ", ".join(repr(name) for name in unknown)},
+    )
+
+
+class SubmitIn(SubmitOptionsIn):
+    """A submit: the task's input (`payload`) and its options. Unknown fields beside
+    `payload` are ignored (the contract, REST.md); a body of unknown fields without
+    `payload` is refused by name: it is input sent without its wrapper, which would
+    otherwise run as an empty payload."""
 
     payload: dict[str, Any] = Field(
         default_factory=dict,
@@ -119,20 +132,30 @@ class SubmitIn(SubmitOptionsIn):
 
     @model_validator(mode="before")
     @classmethod
-    def _known_fields(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(str(name) for name in set(data) - set(cls.model_fields))
-            if unknown:
-                raise PydanticCustomError(
-                    "unknown_fields",
-                    "unknown field(s) {names}: a task's input goes inside `payload`",
-                    {"names": ", ".join(repr(name) for name in unknown)},
-                )
+    def _payload_wrapped(cls, data: Any) -> Any:
+        unknown = _unknown_fields(cls, data)
+        if unknown and "payload" not in data:
+            raise _refuse(unknown)
         return data
 
 
-class BulkItemIn(SubmitIn):
-    """One task of a bulk submit: the fields of a single submit."""
+class BulkItemIn(SubmitOptionsIn):
+    """One task of a bulk submit (beyond the contract, so strict): the fields of a single
+    submit, and no other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The task's input, as in a single submit"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        unknown = _unknown_fields(cls, data)
+        if unknown:
+            raise _refuse(unknown)
+        return data
 
 
 class BulkSubmitIn(BaseModel):
