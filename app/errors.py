@@ -7,7 +7,7 @@ class name (`TaskNotFound` -> `/v1/problems/task-not-found`), as the contract ex
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 PROBLEM_PREFIX = "/v1/problems/"
 
@@ -33,6 +33,10 @@ class JobserverError(Exception):
 
     def response_headers(self) -> dict[str, str]:
         return dict(self.headers)
+
+    def extensions(self) -> dict[str, Any]:
+        """Members of the problem beyond type, title, status and detail (RFC 9457 3.2)."""
+        return {}
 
 
 class BadRequest(JobserverError):
@@ -138,6 +142,25 @@ class InvalidSchedule(UnprocessableContent):
 class UnknownParent(UnprocessableContent):
     """A task named in `depends_on` does not exist, is not readable by the submitter, or
     is not an earlier item of the same bulk submit."""
+
+
+class InvalidPayload(UnprocessableContent):
+    """A payload does not match its job's JSON Schema (the job asked for the check with
+    `validate_payload`). `errors` lists each mismatch: `path`, a JSON Pointer into the
+    request body, and `message`. Nothing of the request was stored."""
+
+    def __init__(self, detail: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+    def extensions(self) -> dict[str, Any]:
+        return {"errors": self.errors}
+
+
+class UnusableSchema(UnprocessableContent):
+    """The job asks for payload validation, but its schema is no valid JSON Schema
+    (Draft 2020-12), or names a `$ref` that does not resolve within the schema itself
+    (remote references are never fetched)."""
 
 
 class PayloadTooLarge(JobserverError):

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import PROBLEM_PREFIX, JobserverError, kebab
+from app.services.payload_schemas import pointer
 
 log = logging.getLogger(__name__)
 
@@ -33,21 +34,34 @@ STATUS_PROBLEMS: dict[int, tuple[str, str]] = {
 
 
 def problem(
-    status: int, type_: str, title: str, detail: Any, headers: dict[str, str] | None = None
+    status: int,
+    type_: str,
+    title: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail}
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
-def _generic(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+def _generic(
+    status: int,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
+) -> JSONResponse:
     slug, title = STATUS_PROBLEMS.get(status, (kebab(f"Http{status}"), "Error"))
-    return problem(status, PROBLEM_PREFIX + slug, title, detail, headers)
+    return problem(status, PROBLEM_PREFIX + slug, title, detail, headers, extensions)
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, JobserverError)
     headers = exc.response_headers()
-    return problem(exc.status, exc.problem_type(), exc.title, exc.detail, headers or None)
+    return problem(
+        exc.status, exc.problem_type(), exc.title, exc.detail, headers or None, exc.extensions()
+    )
 
 
 async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
@@ -56,7 +70,22 @@ async def _on_http_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+    """`body.items[2].priority`: keys dotted, list indexes in brackets."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _path(loc: tuple[Any, ...] | list[Any]) -> str:
+    """A body error's place as a JSON Pointer into the body (as payload errors name
+    theirs); a parameter's as `query.limit`, `path.task_id`, `header.prefer`."""
+    if loc and loc[0] == "body":
+        return pointer(list(loc[1:]))
+    return _location(loc)
 
 
 def _reason(error: dict[str, Any]) -> str:
@@ -68,11 +97,15 @@ def _reason(error: dict[str, Any]) -> str:
 
 async def _on_validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"path": _path(err.get("loc", ())), "message": f"{err.get('msg', '')}{_reason(err)}"}
+        for err in exc.errors()
+    ]
     detail = "; ".join(
         f"{_location(err.get('loc', ()))}: {err.get('msg', '')}{_reason(err)}"
         for err in exc.errors()
     )
-    return _generic(422, detail)
+    return _generic(422, detail, extensions={"errors": errors})
 
 
 async def _on_unhandled(_: Request, exc: Exception) -> JSONResponse:

@@ -32,4 +32,5 @@ def problem_body(error: JobserverError) -> dict[str, Any]:
         "title": error.title,
         "status": error.status,
         "detail": error.detail,
+        **error.extensions(),
     }

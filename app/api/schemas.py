@@ -13,7 +13,7 @@ from app.api.submit_options import (
     MAX_ATTEMPTS,
     MAX_PRIORITY,
     FenceIn,
-    SubmitOptionsIn,
+    SubmitIn,
     TaskOptionsOut,
 )
 from app.services.declarations import Declaration
@@ -29,6 +29,10 @@ from app.services.workers import WorkerSummary as WorkerSummaryView
 T = TypeVar("T")
 # The sweeper computes with the timeout; beyond a week a task is better off without one.
 MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
+VALIDATE_PAYLOAD = (
+    "Beyond the contract: check each submit's payload against the schema (JSON Schema "
+    "Draft 2020-12) and refuse a mismatch with 422"
+)
 
 
 class Paginated(BaseModel, Generic[T]):
@@ -85,6 +89,11 @@ class JobRegisterRequest(BaseModel):
     max_running_per_key: int | None = Field(
         None, ge=1, description="Beyond the contract: the same, per task concurrency_key"
     )
+    validate_payload: bool | None = Field(
+        None,
+        description=VALIDATE_PAYLOAD + " (left out: a new job does not; an existing "
+        "job keeps its setting)",
+    )
 
     def registration(self) -> JobRegistration:
         return JobRegistration(
@@ -95,6 +104,7 @@ class JobRegisterRequest(BaseModel):
             self.timeout_seconds,
             self.max_running,
             self.max_running_per_key,
+            self.validate_payload,
         )
 
 
@@ -120,6 +130,7 @@ class JobSettingsIn(BaseModel):
     max_running_per_key: int | None = Field(
         None, ge=1, description="At most this many claimed/running per concurrency_key"
     )
+    validate_payload: bool | None = Field(None, description=VALIDATE_PAYLOAD)
 
     def declaration(self) -> Declaration:
         return Declaration(
@@ -131,6 +142,7 @@ class JobSettingsIn(BaseModel):
             priority=self.priority,
             max_running=self.max_running,
             max_running_per_key=self.max_running_per_key,
+            validate_payload=self.validate_payload,
         )
 
 
@@ -151,6 +163,7 @@ class JobResponse(BaseModel):
     priority: int | None = None
     max_running: int | None = None
     max_running_per_key: int | None = None
+    validate_payload: bool = False  # beyond the contract: submits checked against the schema
 
     @classmethod
     def of(cls, view: JobView) -> JobResponse:
@@ -171,6 +184,7 @@ class JobResponse(BaseModel):
             priority=job.default_priority,
             max_running=job.max_running,
             max_running_per_key=job.max_running_per_key,
+            validate_payload=job.validate_payload,
         )
 
 
@@ -181,6 +195,7 @@ class JobSummary(BaseModel):
     workers: list[uuid.UUID]
     declared: bool = False  # beyond the contract
     paused: bool = False  # beyond the contract
+    validate_payload: bool = False  # beyond the contract
 
     @classmethod
     def of(cls, view: JobView) -> JobSummary:
@@ -192,11 +207,14 @@ class JobSummary(BaseModel):
             workers=view.workers,
             declared=job.declared,
             paused=job.paused,
+            validate_payload=job.validate_payload,
         )
 
 
-class TaskSubmitRequest(SubmitOptionsIn):
-    payload: dict[str, Any] = Field(default_factory=dict)
+class TaskSubmitRequest(SubmitIn):
+    """A submit: the task's input in `payload`, plus the options beyond the contract.
+    Unknown fields beside `payload` are ignored (the contract); without `payload` they
+    are refused (422), so input sent without its wrapper is not run as an empty payload."""
 
 
 class TaskClaimRequest(BaseModel):

@@ -10,11 +10,12 @@ from typing import Any
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    ConfigDict,
     Field,
     StrictInt,
-    ValidationError,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.errors import PayloadTooLarge, UnprocessableContent
 from app.services.tasks.submit import Submission, TaskOptions
@@ -103,39 +104,82 @@ class FenceIn(BaseModel):
     worker_id: uuid.UUID | None = None
 
 
+def _unknown_fields(model: type[BaseModel], data: Any) -> list[str]:
+    if not isinstance(data, dict):
+        return []
+    return sorted(str(name) for name in set(data) - set(model.model_fields))
+
+
+def _refuse(unknown: list[str]) -> PydanticCustomError:
+    return PydanticCustomError(
+        "unknown_fields",
+        "unknown field(s) {names}: a task's input goes inside `payload`",
+        {"names": ", ".join(repr(name) for name in unknown)},
+    )
+
+
+class SubmitIn(SubmitOptionsIn):
+    """A submit: the task's input (`payload`) and its options. Unknown fields beside
+    `payload` are ignored (the contract, REST.md); a body of unknown fields without
+    `payload` is refused by name: it is input sent without its wrapper, which would
+    otherwise run as an empty payload."""
+
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The task's input; checked against the job's schema when the job "
+        "asks for it (`validate_payload`)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _payload_wrapped(cls, data: Any) -> Any:
+        unknown = _unknown_fields(cls, data)
+        if unknown and "payload" not in data:
+            raise _refuse(unknown)
+        return data
+
+
 class BulkItemIn(SubmitOptionsIn):
-    payload: dict[str, Any] = Field(default_factory=dict)
+    """One task of a bulk submit (beyond the contract, so strict): the fields of a single
+    submit, and no other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] = Field(
+        default_factory=dict, description="The task's input, as in a single submit"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        unknown = _unknown_fields(cls, data)
+        if unknown:
+            raise _refuse(unknown)
+        return data
 
 
 class BulkSubmitIn(BaseModel):
-    # The count's limit is a setting (413 problem), checked before the items are.
-    items: list[dict[str, Any]] = Field(min_length=1)
+    # The count's limit is a setting (413 problem), checked by `submissions`.
+    items: list[BulkItemIn] = Field(min_length=1)
 
     def submissions(self, max_items: int) -> list[Submission]:
-        """Each item validated on its own, so one 422 names every bad index."""
+        """The items in order; every item repeating an earlier one's idempotency key is
+        named in one 422."""
         if len(self.items) > max_items:
             raise PayloadTooLarge(
                 f"{len(self.items)} tasks in one bulk submit; the limit is {max_items}"
             )
         problems: list[str] = []
-        parsed: list[Submission] = []
         keys: set[str] = set()
-        for index, raw in enumerate(self.items):
-            try:
-                item = BulkItemIn.model_validate(raw)
-            except ValidationError as exc:
-                reasons = ", ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
-                    for e in exc.errors()
-                )
-                problems.append(f"items[{index}]: {reasons}")
-                continue
+        for index, item in enumerate(self.items):
             key = item.idempotency_key
             if key is not None and key in keys:
                 problems.append(f"items[{index}]: idempotency_key repeats an earlier item")
             if key is not None:
                 keys.add(key)
-            parsed.append(Submission(item.payload, item.options()))
         if problems:
             raise UnprocessableContent("; ".join(problems))
-        return parsed
+        return [
+            Submission(item.payload, item.options(), where=f"/items/{index}/payload")
+            for index, item in enumerate(self.items)
+        ]

@@ -116,6 +116,11 @@ class Job(Base):
     # orphan rule never removes it, only a DELETE of its declaration.
     declared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Submits are checked against `schema_` (services/payload_schemas.py) and refused
+    # with 422 when they do not match; off by default, as the contract's client expects.
+    validate_payload: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     # Submit defaults where a submit names none.
     default_priority: Mapped[int | None] = mapped_column(Integer, default=None)
     default_max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)

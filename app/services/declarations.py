@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.dialect import insert_ignoring_conflicts
 from app.db.models import Job, Task, WorkerJob
 from app.errors import Forbidden, InvalidCategory, JobNotFound, SchemaConflict
-from app.services import jobs
+from app.services import jobs, payload_schemas
 from app.services.actors import Actor
 from app.services.events import Event, JobsInvalidate
 from app.services.jobs import JobView
@@ -38,6 +38,7 @@ class Declaration:
     priority: int | None = None
     max_running: int | None = None
     max_running_per_key: int | None = None
+    validate_payload: bool | None = None
 
     def settings(self) -> dict[str, object]:
         """The job's columns this declaration sets."""
@@ -47,6 +48,7 @@ class Declaration:
             "timeout_seconds": self.timeout_seconds,
             "max_running": self.max_running,
             "max_running_per_key": self.max_running_per_key,
+            "validate_payload": self.validate_payload,
         }
 
 
@@ -76,6 +78,8 @@ async def declare(
         raise InvalidCategory(
             f"Category '{spec.category}' not in allowed list: {list(allowed_categories)}"
         )
+    if spec.validate_payload:
+        payload_schemas.check_schema(spec.schema)
     job, created = await _upsert(session, actor, room_id, spec)
     view = JobView(job, await jobs.worker_ids(session, job.id))
     return Declared(view, created, [JobsInvalidate(room_id)])
@@ -116,6 +120,7 @@ async def _upsert(
         job.deleted = False
         job.schema_ = spec.schema
         job.declared = True
+        job.validate_payload = bool(spec.validate_payload)
         jobs.configure(job, settings, settles=settles)
     else:
         if job.schema_ != spec.schema:

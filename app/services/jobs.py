@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.dialect import insert_ignoring_conflicts
 from app.db.models import Job, WorkerJob
 from app.errors import Forbidden, InvalidCategory, JobNotFound, SchemaConflict
-from app.services import workers
+from app.services import payload_schemas, workers
 from app.services.actors import Actor
 from app.services.events import Event, JobsInvalidate
 from app.services.pages import Page, PageRequest, fetch
@@ -47,11 +47,14 @@ class JobRegistration:
     # Beyond the contract: concurrency limits (None leaves the job's as they are).
     max_running: int | None = None
     max_running_per_key: int | None = None
+    # Beyond the contract: check submits against the schema (None: leave as it is).
+    validate_payload: bool | None = None
 
     def settings(self) -> dict[str, object]:
         return {
             "max_running": self.max_running,
             "max_running_per_key": self.max_running_per_key,
+            "validate_payload": self.validate_payload,
         }
 
 
@@ -78,6 +81,8 @@ async def register(
         raise InvalidCategory(
             f"Category '{spec.category}' not in allowed list: {list(allowed_categories)}"
         )
+    if spec.validate_payload:
+        payload_schemas.check_schema(spec.schema)
     job, created = await _upsert(session, actor, room_id, spec)
     worker = await workers.owned_or_new(session, actor, spec.worker_id)
     await insert_ignoring_conflicts(session, WorkerJob, {"worker_id": worker.id, "job_id": job.id})
@@ -118,6 +123,8 @@ async def _upsert(
     if job.deleted:
         job.deleted = False
         job.schema_ = spec.schema
+        # Whether payloads are checked belongs with the schema, which is new here.
+        job.validate_payload = bool(spec.validate_payload)
         if settles:
             job.timeout_seconds = spec.timeout_seconds
             configure(job, spec.settings(), settles=True)

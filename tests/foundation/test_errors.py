@@ -16,7 +16,8 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM_JSON
     body: dict[str, Any] = response.json()
-    assert set(body) == {"type", "title", "status", "detail"}
+    # A 422 of request validation lists its errors too (an RFC 9457 extension member).
+    assert set(body) - {"errors"} == {"type", "title", "status", "detail"}
     assert body["status"] == status
     assert body["type"].startswith("/v1/problems/")
     assert body["title"]
@@ -66,6 +67,8 @@ async def test_validation_error_is_422_problem_with_flat_detail(
     assert len(parts) == 2
     assert parts[0].startswith("query.limit: ")
     assert parts[1].startswith("query.offset: ")
+    assert [error["path"] for error in body["errors"]] == ["query.limit", "query.offset"]
+    assert all(error["message"] for error in body["errors"])
 
 
 async def test_domain_error_keeps_its_contract_type(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jobserver_sdk import Job
+from pydantic import BaseModel
 
 # What ran in this process, keyed by a tag the test chose: exactly-once is checked here.
 EXECUTIONS: Counter[str] = Counter()
@@ -69,6 +70,9 @@ class TimesOut(Job):
 
 
 class Strict(Job):
+    """Its payload is checked by the worker only (the server takes any)."""
+
+    validate_payload = False
     count: int
 
     async def handle(self) -> int:
@@ -146,3 +150,18 @@ class ReservedNames(Job):
 
     async def handle(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+class Corner(BaseModel):
+    x: int
+    y: int
+
+
+class Place(Job):
+    """A nested model: its schema reaches Corner through `$defs` and `$ref`."""
+
+    corner: Corner
+    label: str = ""
+
+    async def handle(self) -> int:
+        return self.corner.x + self.corner.y

@@ -13,6 +13,11 @@ class Renamed(Job):
     job_category = "analysis"
 
 
+class Unchecked(Job):
+    validate_payload = False
+    n: int = 0
+
+
 def test_job_name_defaults_to_the_class_name_and_category_to_modifiers() -> None:
     assert (SayHello.job_name, SayHello.job_category) == ("SayHello", "modifiers")
     assert (SayHello.max_attempts, SayHello.timeout_seconds, SayHello.priority) == (1, None, 0)
@@ -26,8 +31,13 @@ def test_registration_sends_the_model_schema_and_the_timeout_only_when_set() -> 
         "category": "modifiers",
         "name": "SayHello",
         "schema": SayHello.model_json_schema(),
+        "validate_payload": True,
     }
     assert TimesOut.registration()["timeout_seconds"] == 0.5
+
+
+def test_a_job_class_may_opt_out_of_payload_validation() -> None:
+    assert Unchecked.registration()["validate_payload"] is False
 
 
 def test_payload_is_the_fields_as_json() -> None:

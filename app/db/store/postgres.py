@@ -192,6 +192,7 @@ class PostgresTaskStore:
                 task.idempotency_key,
                 list(target.runnable_internal),
                 task.concurrency_key,
+                target.checked_schema,
             )
         else:
             rows = await self._fetch(sql.SUBMIT_MANY, *self._many_args(target, tasks))
@@ -212,6 +213,7 @@ class PostgresTaskStore:
             [t.idempotency_key for t in tasks],
             list(target.runnable_internal),
             [t.concurrency_key for t in tasks],
+            target.checked_schema,
         ]
 
     async def _inserted(
@@ -220,12 +222,21 @@ class PostgresTaskStore:
         first = rows[0]
         if first["j_id"] is None:
             return Inserted(None)
-        job = JobRef(first["j_id"], first["j_deleted"], first["j_internal"], first["j_runnable"])
+        job = JobRef(
+            first["j_id"],
+            first["j_deleted"],
+            first["j_internal"],
+            first["j_runnable"],
+            first["j_validates"],
+            first["j_schema"],
+        )
+        if job.schema_to_check is not None:
+            return Inserted(job)
         payloads = {t.id: t.payload for t in tasks}
         views: dict[str, TaskView] = {}
         for row in rows:
             if row["seq"] is not None:
-                record = record_at(row, 4)
+                record = record_at(row, sql.JOB_COLUMNS)
                 record.payload = payloads[record.id]
                 views[record.id] = TaskView(record, row["position"])
         created = [t.id in views for t in tasks]

@@ -76,17 +76,27 @@ def _numbered(sql: str, names: list[str]) -> str:
 
 # --- submit --------------------------------------------------------------------------------
 
+# `checked`: a job that validates its payloads takes only payloads checked against its
+# own schema (jsonb equality: key order and number spelling do not matter); otherwise
+# nothing is inserted and the schema comes back, to be checked against.
 _JOB = """
 job AS (
     SELECT id, deleted, room_id = '@internal' AS internal,
            (room_id <> '@internal' OR full_name = ANY($runnable::text[])) AS runnable,
-           default_priority, default_max_attempts
+           default_priority, default_max_attempts, validate_payload,
+           (NOT validate_payload OR COALESCE("schema" = $checked_schema::jsonb, false))
+               AS checked,
+           "schema"
     FROM jobs WHERE full_name = $job_name
 )"""
 _JOB_COLUMNS = (
     "job.id AS j_id, job.deleted AS j_deleted, job.internal AS j_internal, "
-    "job.runnable AS j_runnable"
+    "job.runnable AS j_runnable, job.validate_payload AS j_validates, "
+    'CASE WHEN job.checked OR job.deleted OR NOT job.runnable THEN NULL ELSE job."schema" END '
+    "AS j_schema"
 )
+# How many columns of a submit's rows come before the task's (postgres.record_at).
+JOB_COLUMNS = _JOB_COLUMNS.count(" AS ")
 _INSERT_INTO = """INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, created_by,
                        internal, created_at, claimed_at, priority, run_at, attempt,
                        max_attempts, idempotency_key, concurrency_key)"""
@@ -103,7 +113,7 @@ WITH {_JOB}, ins AS (
            COALESCE($priority::int, job.default_priority, 0),
            COALESCE($run_at, now() + make_interval(secs => COALESCE($delay::float8, 0))), 1,
            COALESCE($max_attempts::int, job.default_max_attempts, 1), $key, $concurrency_key
-    FROM job WHERE NOT job.deleted AND job.runnable
+    FROM job WHERE NOT job.deleted AND job.runnable AND job.checked
     -- A key already used (or this id, when a lost answer is retried) inserts nothing.
     ON CONFLICT DO NOTHING
     RETURNING {task_columns("tasks", payload=False)}
@@ -124,6 +134,7 @@ FROM (SELECT 1) AS one LEFT JOIN job ON true LEFT JOIN ins ON true
         "key",
         "runnable",
         "concurrency_key",
+        "checked_schema",
     ],
 )
 
@@ -184,7 +195,7 @@ WITH {_JOB}, {_EDGES if dependant else ""} ins AS (
                      $run_ats::timestamptz[], $delays::float8[], $max_attempts::int[],
                      $keys::text[], $concurrency_keys::text[]) WITH ORDINALITY
          AS u(id, payload, priority, run_at, delay, max_attempts, key, concurrency_key, ord)
-    WHERE NOT job.deleted AND job.runnable
+    WHERE NOT job.deleted AND job.runnable AND job.checked
     ORDER BY u.ord
     ON CONFLICT DO NOTHING
     RETURNING {task_columns("tasks", payload=False)}
@@ -214,6 +225,7 @@ LEFT JOIN ranked ON ranked.seq = ins.seq
         "keys",
         "runnable",
         "concurrency_keys",
+        "checked_schema",
     ]
     if dependant:
         names += ["edge_children", "edge_parents", "edge_parent_keys"]

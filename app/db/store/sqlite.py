@@ -15,9 +15,12 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+
+import orjson
 
 from app.db.session import private_sqlite_file
 from app.db.store import sqlite_limits
@@ -260,12 +263,14 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
     found = db.execute(sql.JOB_BY_NAME, (target.job_name,)).fetchone()
     if found is None:
         return Inserted(None)
-    job_hex, deleted, room_id, default_priority, default_max_attempts = found
+    job_hex, deleted, room_id, default_priority, default_max_attempts, validates, schema = found
     internal = room_id == "@internal"
     runnable = not internal or target.job_name in target.runnable_internal
-    job = JobRef(uuid_text(job_hex), bool(deleted), internal, runnable)
+    job = JobRef(uuid_text(job_hex), bool(deleted), internal, runnable, bool(validates))
     if job.deleted or not runnable:
         return Inserted(job)
+    if validates and not _same_json(schema, target.checked_schema):
+        return Inserted(replace(job, schema_to_check=schema))
     now = time_text()
     views: list[TaskView] = []
     created: list[bool] = []
@@ -291,6 +296,12 @@ def _submit(db: sqlite3.Connection, target: Target, tasks: list[NewTask]) -> Ins
         stood_for[task.id] = views[-1].task.id
     positions = _positions(db, job_hex, [v.task for v in views])
     return Inserted(job, [TaskView(v.task, positions.get(v.task.seq)) for v in views], created)
+
+
+def _same_json(stored: str, given: str | None) -> bool:
+    """The stored schema is the one the payloads were checked against (as values: the
+    texts may differ in key order and spacing)."""
+    return given is not None and bool(orjson.loads(stored) == orjson.loads(given))
 
 
 def _mark_parents(db: sqlite3.Connection, parents: Sequence[str]) -> bool:

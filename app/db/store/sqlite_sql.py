@@ -30,8 +30,8 @@ ORDER BY priority DESC, run_at, seq
 GET = f"SELECT {TASK} FROM tasks t WHERE t.id = ?"
 
 JOB_BY_NAME = (
-    "SELECT id, deleted, room_id, default_priority, default_max_attempts "
-    "FROM jobs WHERE full_name = ?"
+    "SELECT id, deleted, room_id, default_priority, default_max_attempts, validate_payload, "
+    '"schema" FROM jobs WHERE full_name = ?'
 )
 
 # A key already used (or this id, when a lost answer is retried) inserts nothing.

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Schedule
+from app.db.models import Job, Schedule
 from app.db.types import utcnow
 from app.errors import Forbidden, ScheduleNotFound
-from app.services import jobs
+from app.services import jobs, payload_schemas
 from app.services.actors import Actor
 from app.services.json_limits import JsonLimits
 from app.services.pages import Page, PageRequest, fetch
@@ -77,9 +77,10 @@ async def create(
 ) -> Schedule:
     actor.require_writer()
     validate_room_id(spec.room_id)
-    await jobs.resolve(session, spec.job_name)
+    job = await jobs.resolve(session, spec.job_name)
     rule = rule_of(spec.cron, spec.timezone, spec.every_seconds)
     limits.payload(spec.payload)
+    _check_payload(job, spec.payload)
     now = await database_now(session)
     schedule = Schedule(
         id=uuid.uuid4(),
@@ -155,6 +156,9 @@ async def update(
     rule = _changed_rule(schedule, change)
     if change.payload is not None:
         limits.payload(change.payload)
+        job = await jobs.by_full_name(session, schedule.job_name)
+        if job is not None and not job.deleted:
+            _check_payload(job, change.payload)
     for name in PLAIN_FIELDS:
         value = getattr(change, name)
         if name in change.given and (value is not None or name in CLEARABLE):
@@ -174,6 +178,13 @@ async def update(
     schedule.updated_at = now
     await session.flush()
     return schedule
+
+
+def _check_payload(job: Job, payload: dict[str, Any]) -> None:
+    """A schedule's payload is checked as its submits will be (a job that validates
+    would refuse every fire of a payload that does not match)."""
+    if job.validate_payload:
+        payload_schemas.compiled(job.schema_).check([("/payload", payload)])
 
 
 def _changed_rule(schedule: Schedule, change: ScheduleChange) -> Rule | None:

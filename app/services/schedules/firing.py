@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db.models import Schedule
-from app.errors import Forbidden, InternalJobNotConfigured, JobNotFound
+from app.errors import Forbidden, InternalJobNotConfigured, InvalidPayload, JobNotFound
 from app.services import users
 from app.services.actors import Actor
 from app.services.schedules.rules import Plan, plan, rule_of
@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 # Schedules handled per pass, the most overdue first; the rest wait one tick.
 DUE_BATCH = 100
 # A fire that cannot be submitted for these reasons is skipped (logged) and the schedule
-# kept: the job may come back, the creator may be reactivated.
-SKIPPED_FIRES = (JobNotFound, InternalJobNotConfigured, Forbidden)
+# kept: the job may come back, the creator may be reactivated, the payload or the job's
+# schema may change.
+SKIPPED_FIRES = (JobNotFound, InternalJobNotConfigured, Forbidden, InvalidPayload)
 
 
 def fire_key(schedule_id: uuid.UUID, moment: datetime) -> str:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from app.services.actors import Actor
 from app.services.events import Event, TaskAvailable
 from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
+from app.services.payload_schemas import KnownSchemas
 from app.services.tasks import claim as claims
 from app.services.tasks import dependencies, transitions
 from app.services.tasks import events as task_events
@@ -43,6 +44,8 @@ class TaskService:
     lease_seconds: float
     internal_jobs: Container[str] = frozenset()
     limits: JsonLimits = DEFAULT_LIMITS
+    # Which jobs validate their payloads, as this process last saw them.
+    schemas: KnownSchemas = field(default_factory=KnownSchemas)
 
     async def _published(self, events: Sequence[Event]) -> None:
         if events:
@@ -78,6 +81,7 @@ class TaskService:
             self.internal_jobs,
             self.limits,
             readable_by,
+            self.schemas,
         )
         await self._published(submitted.events)
         if any(v.task.status == TaskStatus.WAITING for v in submitted.views):

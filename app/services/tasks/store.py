@@ -61,6 +61,9 @@ class Target:
     room_id: str
     created_by: str
     runnable_internal: Sequence[str] = ()
+    # The schema (JSON text) the payloads were checked against. A job that validates its
+    # payloads takes them only when this equals its own schema (services/payload_schemas).
+    checked_schema: RawJson | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,9 @@ class JobRef:
     deleted: bool
     internal: bool
     runnable: bool  # not @internal, or @internal with an executor here
+    validates: bool = False  # the job checks payloads against its schema
+    # The job's schema when the payloads were not checked against it: nothing was stored.
+    schema_to_check: RawJson | None = None
 
 
 @dataclass(frozen=True, slots=True)

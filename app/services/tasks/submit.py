@@ -6,20 +6,32 @@ then, in the store's statement, the job exists and an @internal one has an execu
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Container, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from app.errors import InternalJobNotConfigured, JobNotFound
+import orjson
+
+from app.errors import Conflict, InternalJobNotConfigured, InvalidPayload, JobNotFound
+from app.services import payload_schemas
 from app.services.actors import Actor
 from app.services.events import Event
 from app.services.json_limits import DEFAULT_LIMITS, JsonLimits
+from app.services.payload_schemas import JobSchema, KnownSchemas
 from app.services.rooms import parse_full_name, validate_room_id
 from app.services.tasks import dependencies, events
 from app.services.tasks.records import Change, TaskView
-from app.services.tasks.store import NewTask, Target, TaskStore
+from app.services.tasks.store import Inserted, NewTask, Target, TaskStore
+
+# A job's schema changes only when a deleted job comes back with another one; a submit
+# that meets more changes than this in a row gives up (409) rather than loop.
+SCHEMA_ROUNDS = 4
+# jsonschema is pure Python (tens of microseconds per payload): a batch this large is
+# checked on a thread, so the event loop keeps serving meanwhile.
+CHECK_ON_THREAD_FROM = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class TaskOptions:
 class Submission:
     payload: dict[str, Any] = field(default_factory=dict)
     options: TaskOptions = field(default_factory=TaskOptions)
+    # Where the payload was in the request (a JSON Pointer), to name it in a refusal.
+    where: str = "/payload"
 
     def new_task(self, limits: JsonLimits) -> NewTask:
         o = self.options
@@ -75,10 +89,12 @@ async def submit(
     internal_jobs: Container[str],
     limits: JsonLimits = DEFAULT_LIMITS,
     readable_by: uuid.UUID | None = None,
+    known: KnownSchemas | None = None,
 ) -> Submitted:
     """Queue every submission or none. An @internal task is stored `claimed` (no worker)
     so that a broker message lost after commit is re-sent by the leader, never lost.
-    Parents named in `depends_on` must be readable by `readable_by` (None: any)."""
+    Parents named in `depends_on` must be readable by `readable_by` (None: any). A job
+    that validates its payloads refuses them all (InvalidPayload) when one mismatches."""
     validate_room_id(room_id)
     if parse_full_name(job_name) is None:
         raise JobNotFound(f"Invalid job name format: {job_name}")
@@ -91,7 +107,7 @@ async def submit(
         dependencies.refuse_internal(job_name, tasks)
         named = (p for s in submissions for p in s.options.depends_on if isinstance(p, str))
         await dependencies.check_parents(store, named, readable_by)
-    inserted = await store.submit(target, tasks)
+    inserted = await _insert_checked(store, target, tasks, submissions, known or KnownSchemas())
     job = inserted.job
     if job is None or job.deleted:
         raise JobNotFound(f"Job '{job_name}' not found")
@@ -111,3 +127,47 @@ async def submit(
         # tasks are announced by the scheduler pass once due.
         found.append(events.available(due[0]))
     return Submitted(inserted.views, inserted.created, found)
+
+
+async def _insert_checked(
+    store: TaskStore,
+    target: Target,
+    tasks: list[NewTask],
+    submissions: Sequence[Submission],
+    known: KnownSchemas,
+) -> Inserted:
+    """Insert the tasks, their payloads checked first when the job validates them.
+
+    `known` guesses whether it does, so a submit usually costs one statement either way;
+    the statement itself refuses payloads not checked against the job's current schema
+    and answers with that schema, which is then learnt, checked, and sent again."""
+    payloads = [(s.where, s.payload) for s in submissions]
+    schema = known.get(target.job_name)
+    confirmed = False  # `schema` came from the store in this call, not from `known`
+    for _ in range(SCHEMA_ROUNDS):
+        if schema is not None:
+            try:
+                await _check(schema, payloads)
+            except InvalidPayload:
+                if confirmed:
+                    raise
+                # The job may have stopped validating since it was learnt: ask the store.
+                schema = None
+                continue
+        checked = None if schema is None else schema.text
+        inserted = await store.submit(replace(target, checked_schema=checked), tasks)
+        job = inserted.job
+        if job is None or job.schema_to_check is None:
+            known.learn(target.job_name, schema if job is not None and job.validates else None)
+            return inserted
+        schema = payload_schemas.compiled(orjson.loads(job.schema_to_check))
+        known.learn(target.job_name, schema)
+        confirmed = True
+    raise Conflict(f"The schema of job '{target.job_name}' changed during the submit; try again")
+
+
+async def _check(schema: JobSchema, payloads: list[tuple[str, dict[str, Any]]]) -> None:
+    if len(payloads) < CHECK_ON_THREAD_FROM:
+        schema.check(payloads)
+    else:
+        await asyncio.to_thread(schema.check, payloads)

@@ -388,7 +388,8 @@ def _body(status: int, content: bytes, link: Link) -> Any:
         raise rejected
     if status == 403:
         raise Forbidden(status, type_, detail)
-    raise ApiError(status, type_, detail)
+    errors = problem.get("errors")
+    raise ApiError(status, type_, detail, errors if isinstance(errors, list) else None)
 
 
 Handler = Callable[[Any], Awaitable[None]]

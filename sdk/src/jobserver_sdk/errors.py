@@ -18,11 +18,16 @@ class ApiError(JobserverSdkError):
         'task-not-found'
     """
 
-    def __init__(self, status: int, type_: str, detail: str) -> None:
+    def __init__(
+        self, status: int, type_: str, detail: str, errors: list[Any] | None = None
+    ) -> None:
         super().__init__(f"{status} {type_}: {detail}")
         self.status = status
         self.type = type_
         self.detail = detail
+        # Each mismatch of a 422 (a payload against its job's schema, or the body):
+        # `{"path": <JSON Pointer>, "message": ...}`.
+        self.errors: list[Any] = errors or []
 
     @property
     def slug(self) -> str:

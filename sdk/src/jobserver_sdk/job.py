@@ -41,7 +41,9 @@ class Job(BaseModel, metaclass=JobMeta):
 
     Class variables tune the job; all have defaults:
     `job_name` (the class name), `job_category` ("modifiers"), `max_attempts` (1),
-    `timeout_seconds` (None: no limit), `priority` (0, higher is claimed first).
+    `timeout_seconds` (None: no limit), `priority` (0, higher is claimed first),
+    `validate_payload` (True: the server refuses a submit whose payload does not match
+    the model's JSON schema with 422, whoever sends it).
 
     Example:
         >>> class SayHello(Job):
@@ -62,6 +64,7 @@ class Job(BaseModel, metaclass=JobMeta):
     max_attempts: ClassVar[int] = 1
     timeout_seconds: ClassVar[float | None] = None
     priority: ClassVar[int] = 0
+    validate_payload: ClassVar[bool] = True
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -88,6 +91,7 @@ class Job(BaseModel, metaclass=JobMeta):
             "category": cls.job_category,
             "name": cls.job_name,
             "schema": cls.model_json_schema(),
+            "validate_payload": cls.validate_payload,
         }
         if cls.timeout_seconds is not None:
             body["timeout_seconds"] = cls.timeout_seconds
