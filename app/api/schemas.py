@@ -29,6 +29,8 @@ from app.services.workers import WorkerSummary as WorkerSummaryView
 T = TypeVar("T")
 # The sweeper computes with the timeout; beyond a week a task is better off without one.
 MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
+# A failure's traceback (beyond the contract); our SDK trims longer ones to their ends.
+MAX_TRACEBACK_CHARS = 32_000
 
 
 class Paginated(BaseModel, Generic[T]):
@@ -212,6 +214,11 @@ class TaskUpdateRequest(FenceIn):
     status: TaskStatus
     error: str | None = None
     result: Any = Field(None, description="Beyond the contract: any JSON, with `completed`")
+    traceback: str | None = Field(
+        None,
+        max_length=MAX_TRACEBACK_CHARS,
+        description="Beyond the contract: the failure's traceback, kept with the attempt",
+    )
 
     def report(self, task_id: uuid.UUID, result_json: str | None) -> Report:
         return Report(
@@ -221,6 +228,7 @@ class TaskUpdateRequest(FenceIn):
             result=result_json,
             attempt=self.attempt,
             worker_id=str(self.worker_id) if self.worker_id else None,
+            traceback=self.traceback,
         )
 
 
@@ -278,6 +286,10 @@ class TaskResponse(TaskOptionsOut):
     payload: dict[str, Any]
     queue_position: int | None
     result: Any = None  # beyond the contract: what the worker reported with `completed`
+    # Beyond the contract: the running attempt's last progress report (0..1).
+    progress: float | None = None
+    progress_message: str | None = None
+    progress_at: datetime | None = None
 
     @classmethod
     def of(cls, view: TaskView) -> TaskResponse:
@@ -302,7 +314,7 @@ def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
         "started_at": t.started_at,
         "completed_at": t.completed_at,
         "worker_id": t.worker_id,
-        "error": t.error,
+        "error": t.shown_error,
         "payload": payload,
         "queue_position": view.queue_position,
         "result": result,
@@ -311,6 +323,9 @@ def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
         "attempt": t.attempt,
         "max_attempts": t.max_attempts,
         "concurrency_key": t.concurrency_key,
+        "progress": t.progress,
+        "progress_message": t.progress_message,
+        "progress_at": t.progress_at,
     }
 
 

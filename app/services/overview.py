@@ -119,7 +119,7 @@ def _task_row(task: Task) -> TaskRow:
         task.attempt,
         task.max_attempts,
         task.created_at,
-        task.error,
+        task.error if task.status == TaskStatus.FAILED else None,
     )
 
 

@@ -41,6 +41,17 @@ class TaskRecord:
     idempotency_key: str | None
     concurrency_key: str | None
     has_dependants: bool
+    # Beyond the contract: the running attempt's last progress report.
+    progress: float | None
+    progress_message: str | None
+    progress_at: datetime | None
+
+    @property
+    def shown_error(self) -> str | None:
+        """The error clients see: the last attempt's, only while the task is failed (a
+        task pending for its retry, or completed on one, has none; its attempts keep
+        theirs)."""
+        return self.error if self.status == "failed" else None
 
     def payload_value(self) -> dict[str, Any]:
         value = orjson.loads(self.payload)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -18,10 +18,11 @@ from app.services.tasks import dependencies, transitions
 from app.services.tasks import events as task_events
 from app.services.tasks import submit as submits
 from app.services.tasks.events import DUE_ON_SUBMIT_SECONDS
+from app.services.tasks.progress import ProgressCoalescer
 from app.services.tasks.records import TaskView
 from app.services.tasks.retry import RetryPolicy
 from app.services.tasks.states import TaskStatus
-from app.services.tasks.store import Beat, Report, TaskStore, WorkerSelection
+from app.services.tasks.store import Beat, ProgressReport, Report, TaskStore, WorkerSelection
 from app.services.tasks.submit import Submission, Submitted
 from app.services.tasks.transitions import Outcome
 
@@ -43,6 +44,14 @@ class TaskService:
     lease_seconds: float
     internal_jobs: Container[str] = frozenset()
     limits: JsonLimits = DEFAULT_LIMITS
+    progress_reports: ProgressCoalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress_reports = ProgressCoalescer(self.store, self)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Publish through the current publisher (tests may swap it)."""
+        await self.publisher.publish(events)
 
     async def _published(self, events: Sequence[Event]) -> None:
         if events:
@@ -118,6 +127,11 @@ class TaskService:
         view, events = await transitions.release(self.store, actor, task_id, attempt, worker_id)
         await self._published(events)
         return view
+
+    async def report_progress(self, actor: Actor, item: ProgressReport) -> bool:
+        """A fenced progress report: stored now (True) or deferred (False, see progress)."""
+        actor.require_writer()
+        return await self.progress_reports.report(actor, item)
 
     async def get(self, task_id: uuid.UUID) -> TaskView | None:
         return await self.store.get(str(task_id))
