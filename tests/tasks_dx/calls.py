@@ -94,6 +94,8 @@ async def settle(
 ) -> dict[str, Any]:
     """The task once `until` holds for it (5 s at most)."""
     async with asyncio.timeout(5):
-        while not until(task := await read(client, headers, task_id)):
+        while True:
+            task = await read(client, headers, task_id)
+            if until(task):
+                return task
             await asyncio.sleep(0.05)
-    return task
