@@ -47,6 +47,7 @@ class TaskRow:
     max_attempts: int
     created_at: datetime
     error: str | None
+    progress: float | None = None
 
 
 @dataclass
@@ -120,6 +121,7 @@ def _task_row(task: Task) -> TaskRow:
         task.max_attempts,
         task.created_at,
         task.error if task.status == TaskStatus.FAILED else None,
+        task.progress,
     )
 
 

@@ -6,14 +6,30 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import TaskAttempt
-from app.services.tasks.records import TaskRecord
 from app.services.tasks.states import ACTIVE
+
+
+class HeldTask(Protocol):
+    """What the history needs of a task: a TaskRecord or the ORM's Task."""
+
+    @property
+    def id(self) -> uuid.UUID | str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def worker_id(self) -> uuid.UUID | str | None: ...
+    @property
+    def claimed_at(self) -> datetime | None: ...
+    @property
+    def started_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +61,10 @@ def _ended(row: TaskAttempt) -> Attempt:
     )
 
 
-def _current(task: TaskRecord) -> Attempt:
+def _current(task: HeldTask) -> Attempt:
     return Attempt(
         attempt=task.attempt,
-        worker_id=task.worker_id,
+        worker_id=str(task.worker_id) if task.worker_id else None,
         claimed_at=task.claimed_at,
         started_at=task.started_at,
         ended_at=None,
@@ -58,11 +74,11 @@ def _current(task: TaskRecord) -> Attempt:
     )
 
 
-async def history(session: AsyncSession, task: TaskRecord) -> list[Attempt]:
+async def history(session: AsyncSession, task: HeldTask) -> list[Attempt]:
     """Every attempt of `task` (read by the caller, scope checked), oldest first."""
     query = (
         select(TaskAttempt)
-        .where(TaskAttempt.task_id == uuid.UUID(task.id))
+        .where(TaskAttempt.task_id == uuid.UUID(str(task.id)))
         .order_by(TaskAttempt.attempt)
     )
     found = [_ended(row) for row in (await session.scalars(query)).all()]
