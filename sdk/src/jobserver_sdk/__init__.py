@@ -10,6 +10,7 @@ Example:
 """
 
 from jobserver_sdk.client import Client
+from jobserver_sdk.context import TaskContext, current_context
 from jobserver_sdk.errors import (
     ApiError,
     DeclarationConflict,
@@ -36,6 +37,8 @@ __all__ = [
     "ScheduleInfo",
     "ServerUnavailable",
     "Task",
+    "TaskContext",
     "TaskInfo",
     "Worker",
+    "current_context",
 ]

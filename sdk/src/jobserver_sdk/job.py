@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from jobserver_sdk.context import ContextAttribute
 
 DEFAULT_CATEGORY = "modifiers"
 
@@ -31,11 +33,18 @@ class Job(BaseModel):
         'demo:modifiers:SayHello'
     """
 
+    model_config = ConfigDict(ignored_types=(ContextAttribute,))
+
     job_name: ClassVar[str] = "Job"
     job_category: ClassVar[str] = DEFAULT_CATEGORY
     max_attempts: ClassVar[int] = 1
     timeout_seconds: ClassVar[float | None] = None
     priority: ClassVar[int] = 0
+
+    # Inside handle(): the running task's id, attempt, room, worker, and progress reports
+    # (jobserver_sdk.context.TaskContext). Neither a field nor part of the payload.
+    context = ContextAttribute()  # type: ignore[pydantic-field]  # a descriptor, not a field
+    _task_context: Any = PrivateAttr(default=None)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobserver_sdk import context as task_context
 from jobserver_sdk.client import Client, Socket, backoff
 from jobserver_sdk.errors import ApiError, JobserverSdkError
 from jobserver_sdk.identity import Identity
@@ -53,8 +54,18 @@ class Claimed:
     job: type[Job]
     attempt: int
     payload: dict[str, Any]
+    max_attempts: int = 1
+    room: str = ""
+    job_name: str = ""
 
-    def report(self, status: str, *, error: str | None = None, result: Any = None) -> Report:
+    def report(
+        self,
+        status: str,
+        *,
+        error: str | None = None,
+        result: Any = None,
+        traceback: str | None = None,
+    ) -> Report:
         try:
             size = 0 if result is None else len(json.dumps(result))
         except (TypeError, ValueError) as exc:
@@ -62,7 +73,7 @@ class Claimed:
             # encoding of the whole batch of reports it travels in.
             message = f"result is not JSON-serialisable: {type(exc).__name__}: {exc}"
             return Report(self.id, self.attempt, "failed", message, None, 0)
-        return Report(self.id, self.attempt, status, error, result, size)
+        return Report(self.id, self.attempt, status, error, result, size, traceback)
 
 
 class Worker:
@@ -259,7 +270,15 @@ class Worker:
 
     def _accept(self, task: dict[str, Any]) -> Claimed | None:
         cls = self.jobs.get(task["job_name"])
-        claimed = Claimed(task["id"], cls or Job, int(task["attempt"]), task["payload"])
+        claimed = Claimed(
+            task["id"],
+            cls or Job,
+            int(task["attempt"]),
+            task["payload"],
+            int(task.get("max_attempts") or 1),
+            task["room_id"],
+            task["job_name"],
+        )
         if cls is None:  # linked on the server but not in this process: give it back failed
             error = f"job {task['job_name']} not served here"
             self.reporter.send(claimed.report("failed", error=error))
@@ -281,7 +300,7 @@ class Worker:
             except ValidationError as exc:
                 self._finish(claimed, claimed.report("failed", error=f"invalid payload: {exc}"))
                 return
-            outcome = await self._execute(claimed, job)
+            outcome = await self._execute_in_context(claimed, job)
             if outcome is not None:
                 self._finish(claimed, outcome)
         finally:
@@ -301,6 +320,25 @@ class Worker:
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
         return loop.run_in_executor(self._threads, context.run, job.handle)
+
+    async def _execute_in_context(self, claimed: Claimed, job: Job) -> Report | None:
+        """`_execute` with the task's context bound (`Job.context`); its last progress
+        report is sent before the outcome is."""
+        info = task_context.TaskInfo(
+            uuid.UUID(claimed.id),
+            claimed.attempt,
+            claimed.max_attempts,
+            claimed.room,
+            claimed.job_name,
+            self.worker_id,
+        )
+        job._task_context = context = task_context.TaskContext(info, self.client)
+        token = task_context.bind(context)
+        try:
+            return await self._execute(claimed, job)
+        finally:
+            task_context.unbind(token)
+            await context.close()
 
     async def _execute(self, claimed: Claimed, job: Job) -> Report | None:
         """Run handle(); the report of its outcome, or None when it was stopped (cancelled
@@ -326,7 +364,8 @@ class Worker:
         if isinstance(exc, TimeoutError) and timeout is not None:
             return claimed.report("failed", error=f"timed out after {timeout:g} s")
         if exc is not None:
-            return claimed.report("failed", error=f"{type(exc).__name__}: {exc}")
+            error, trace = f"{type(exc).__name__}: {exc}", task_context.traceback_of(exc)
+            return claimed.report("failed", error=error, traceback=trace)
         return claimed.report("completed", result=_jsonable(handler.result()))
 
     async def _watch_until_settled(self, claimed: Claimed, handler: asyncio.Task[Any]) -> None:
