@@ -81,10 +81,11 @@ async def read(service: JobService, task_id: str, path: str = "") -> Any:
 async def settled(service: JobService, task_id: str, progress: float) -> dict[str, Any]:
     """The task once its stored progress is `progress` (a deferred report lands <= 1 s)."""
     async with asyncio.timeout(10):
-        while (body := await read(service, task_id))["progress"] != progress:
+        while True:
+            body: dict[str, Any] = await read(service, task_id)
+            if body["progress"] == progress:
+                return body
             await asyncio.sleep(0.1)
-    found: dict[str, Any] = body
-    return found
 
 
 async def test_a_handler_sees_its_task_attempt_room_and_worker(server: Server, room: str) -> None:
