@@ -85,6 +85,15 @@ async def test_a_task_pending_for_its_retry_shows_no_error(
     assert first["error"] == "boom"
 
 
+async def test_a_task_cancelled_while_pending_for_its_retry_shows_no_error(
+    client: httpx.AsyncClient, user_headers: Headers
+) -> None:
+    task_id, _ = await failed_once(client, user_headers)
+    cancel = await client.post(f"{JOBLIB}/tasks/{task_id}/cancel", headers=user_headers)
+    assert (cancel.json()["status"], cancel.json()["error"]) == ("cancelled", None)
+    assert [a["error"] for a in await attempts(client, user_headers, task_id)] == ["boom"]
+
+
 async def test_a_failed_task_shows_its_last_attempts_error(
     client: httpx.AsyncClient, user_headers: Headers
 ) -> None:

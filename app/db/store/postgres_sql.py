@@ -415,7 +415,7 @@ WITH req AS (
                                 ELSE t.lease_expires_at END,
         error = CASE WHEN g.verdict <> 'apply' THEN t.error
                      WHEN g.requeue THEN COALESCE(NULLIF(g.error, ''), t.error)
-                     WHEN g.wanted IN {TERMINAL} AND g.error <> '' THEN g.error
+                     WHEN g.wanted IN {TERMINAL} THEN NULLIF(g.error, '')
                      ELSE t.error END,
         result = CASE WHEN g.verdict = 'apply' AND g.wanted = 'completed' AND g.result IS NOT NULL
                       THEN g.result::jsonb ELSE t.result END,
@@ -485,7 +485,8 @@ _CANCEL_RULES = (
 CANCEL = _numbered(
     f"""
 WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_CANCEL_RULES)}, upd AS (
-    UPDATE tasks t SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL
+    UPDATE tasks t SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL,
+        error = NULL
     FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
     RETURNING {task_columns("t")}, g.ord AS ord_
 ), {_ORPHANS}

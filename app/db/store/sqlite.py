@@ -508,8 +508,7 @@ def _report_values(
         values["started_at"] = now
     if report.status in TERMINAL:
         values["completed_at"] = now
-        if report.error:
-            values["error"] = report.error
+        values["error"] = report.error or None
         if report.status == TaskStatus.COMPLETED and report.result is not None:
             values["result"] = report.result
     return values
@@ -540,6 +539,7 @@ def _action(db: sqlite3.Connection, task_id: str, actor: Actor, cause: Cause) ->
             "status": "cancelled",
             "completed_at": time_text(),
             "lease_expires_at": None,
+            "error": None,  # an earlier attempt's, if any: its attempt keeps it
         }
     else:  # a new attempt, due now, with one more attempt allowed
         values = _requeue_values(task, spend=True)
