@@ -587,8 +587,8 @@ def _requeue_values(
     task: TaskRecord, *, spend: bool, delay: float = 0.0, error: str | None = None
 ) -> dict[str, Any]:
     """Back to pending, due after `delay`, the attempt counter advanced. Without `spend`
-    the task gets one more attempt too (a release or an expired lease ran nothing); with
-    an `error` that error is kept for the next attempt to see."""
+    the task gets one more attempt too (a release or an expired lease ran nothing); an
+    `error` is the ended attempt's (the attempts trigger records it; clients see none)."""
     values: dict[str, Any] = {
         "status": "pending",
         "attempt": task.attempt + 1,
