@@ -88,6 +88,14 @@ async def settled(service: JobService, task_id: str, progress: float) -> dict[st
             await asyncio.sleep(0.1)
 
 
+def test_the_context_is_neither_a_field_nor_in_the_payload() -> None:
+    job = Introspect(tag="t")
+    assert "context" not in Introspect.model_json_schema()["properties"]
+    assert job.payload() == {"tag": "t"}
+    with pytest.raises(RuntimeError, match="inside handle"):
+        _ = job.context
+
+
 async def test_a_handler_sees_its_task_attempt_room_and_worker(server: Server, room: str) -> None:
     tag = uuid.uuid4().hex
     async with (
