@@ -21,6 +21,7 @@ from app.api import (
     problems,
     stats,
     task_actions,
+    task_history,
     tasks,
     workers,
 )
@@ -138,6 +139,8 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
             await bootstrap.prepare_schema(engine, settings)
             await store.start()
             stack.push_async_callback(step, "task store", CLOSE_SECONDS, store.close)
+            closing = task_service.progress_reports.close
+            stack.push_async_callback(step, "deferred progress", CLOSE_SECONDS, closing)
             await bootstrap.ensure_default_admin(core.sessionmaker, settings)
             await results.start()
             stack.push_async_callback(step, "result cache", CLOSE_SECONDS, results.close)
@@ -172,6 +175,7 @@ def create_app(settings: Settings, *, serving_process: bool = False) -> FastAPI:
     problems.install(app)
     # Routes are matched in order: the workers' hot calls first.
     app.include_router(task_actions.router)  # before tasks: its /bulk route
+    app.include_router(task_history.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
     app.include_router(health.router)

@@ -33,6 +33,8 @@ VALIDATE_PAYLOAD = (
     "Beyond the contract: check each submit's payload against the schema (JSON Schema "
     "Draft 2020-12) and refuse a mismatch with 422"
 )
+# A failure's traceback (beyond the contract); our SDK trims longer ones to their ends.
+MAX_TRACEBACK_CHARS = 32_000
 
 
 class Paginated(BaseModel, Generic[T]):
@@ -230,6 +232,11 @@ class TaskUpdateRequest(FenceIn):
     status: TaskStatus
     error: str | None = None
     result: Any = Field(None, description="Beyond the contract: any JSON, with `completed`")
+    traceback: str | None = Field(
+        None,
+        max_length=MAX_TRACEBACK_CHARS,
+        description="Beyond the contract: the failure's traceback, kept with the attempt",
+    )
 
     def report(self, task_id: uuid.UUID, result_json: str | None) -> Report:
         return Report(
@@ -239,6 +246,7 @@ class TaskUpdateRequest(FenceIn):
             result=result_json,
             attempt=self.attempt,
             worker_id=str(self.worker_id) if self.worker_id else None,
+            traceback=self.traceback,
         )
 
 
@@ -296,6 +304,10 @@ class TaskResponse(TaskOptionsOut):
     payload: dict[str, Any]
     queue_position: int | None
     result: Any = None  # beyond the contract: what the worker reported with `completed`
+    # Beyond the contract: the running attempt's last progress report (0..1).
+    progress: float | None = None
+    progress_message: str | None = None
+    progress_at: datetime | None = None
 
     @classmethod
     def of(cls, view: TaskView) -> TaskResponse:
@@ -320,7 +332,7 @@ def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
         "started_at": t.started_at,
         "completed_at": t.completed_at,
         "worker_id": t.worker_id,
-        "error": t.error,
+        "error": t.shown_error,
         "payload": payload,
         "queue_position": view.queue_position,
         "result": result,
@@ -329,6 +341,9 @@ def task_body(view: TaskView, *, parsed: bool = False) -> dict[str, Any]:
         "attempt": t.attempt,
         "max_attempts": t.max_attempts,
         "concurrency_key": t.concurrency_key,
+        "progress": t.progress,
+        "progress_message": t.progress_message,
+        "progress_at": t.progress_at,
     }
 
 

@@ -27,7 +27,7 @@ from app.db.models import Task
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
 from app.services import overview, passwords, pauses, throttle, tokens, users
 from app.services.overview import Overview
-from app.services.tasks import scope
+from app.services.tasks import attempts, scope
 from app.state import Core
 
 HERE = Path(__file__).parent
@@ -279,6 +279,7 @@ async def task_page(
         "payload": json.dumps(task.payload, indent=2, default=str),
         "result": json.dumps(task.result, indent=2, default=str),
         "can_act": me.actor.role != "viewer",
+        "attempts": await attempts.history(db, task),
     }
     return templates.TemplateResponse(request, "task.html", context)
 

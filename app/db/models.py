@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -196,6 +197,13 @@ class Task(Base):
     has_dependants: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # Beyond the contract: the running attempt's last progress report, and the traceback
+    # its failure report carried (the attempts trigger copies it into task_attempts).
+    # A claim clears all four, with `error`: they belong to the attempt that set them.
+    traceback: Mapped[str | None] = mapped_column(Text, default=None)
+    progress: Mapped[float | None] = mapped_column(Float, default=None)
+    progress_message: Mapped[str | None] = mapped_column(Text, default=None)
+    progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     __table_args__ = (
         CheckConstraint(STATUS_CHECK, name="status"),
@@ -256,6 +264,27 @@ class Task(Base):
             sqlite_where=text("status = 'waiting'"),
         ),
     )
+
+
+class TaskAttempt(Base):
+    """One ended attempt of a task (beyond the contract): written by a trigger on `tasks`
+    (migration 0006) whenever a claimed or running task moves on, whoever moves it; goes
+    with its task."""
+
+    __tablename__ = "task_attempts"
+
+    task_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # completed, failed, cancelled, released (handed back) or expired (lease ran out)
+    outcome: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    traceback: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class TaskDependency(Base):

@@ -85,6 +85,24 @@ class TaskStatusEvent(Event):
 
 
 @dataclass(frozen=True)
+class TaskProgress(Event):
+    """Beyond the contract: a running task's progress report, as stored (at most one
+    per second per task)."""
+
+    id: str
+    room_id: str
+    job_name: str
+    attempt: int
+    progress: float
+    message: str | None = None
+    progress_at: datetime | None = None
+
+    @property
+    def room(self) -> str:
+        return f"room:{self.room_id}"
+
+
+@dataclass(frozen=True)
 class JobsInvalidate(Event):
     _room_id: str = field(default="")
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Job, Provider, Task, TaskThroughput, User, Worker, WorkerJob
 from app.services import stats as stats_service
 from app.services.stats import JobStats
+from app.services.tasks.records import SHOWS_ERROR
 from app.services.tasks.states import TaskStatus
 
 TOP_JOBS = 50
@@ -47,6 +48,7 @@ class TaskRow:
     max_attempts: int
     created_at: datetime
     error: str | None
+    progress: float | None = None
 
 
 @dataclass
@@ -119,7 +121,8 @@ def _task_row(task: Task) -> TaskRow:
         task.attempt,
         task.max_attempts,
         task.created_at,
-        task.error,
+        task.error if task.status in SHOWS_ERROR else None,
+        task.progress,
     )
 
 

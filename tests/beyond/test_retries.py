@@ -30,7 +30,8 @@ async def test_worker_failure_with_attempts_left_returns_task_to_pending(
     response = await api.patch(user_headers, task_id, status="failed", error="boom")
     assert response.status_code == 200
     task = response.json()
-    assert (task["status"], task["attempt"], task["error"]) == ("pending", 2, "boom")
+    # The error stays with the attempt: a task pending for its retry shows none.
+    assert (task["status"], task["attempt"], task["error"]) == ("pending", 2, None)
     assert task["worker_id"] is None
     assert task["completed_at"] is None
     # Due after the backoff (base 2 s * 2^1, jittered to at least half): not claimable yet.
@@ -55,11 +56,9 @@ async def test_worker_loss_retries_a_task_with_attempts_left(
     deleted = await api.client.delete(f"/v1/joblib/workers/{worker}", headers=user_headers)
     assert deleted.status_code == 204
     task = await api.get(user_headers, task_id)
-    assert (task["status"], task["attempt"], task["error"]) == (
-        "pending",
-        2,
-        "Worker disconnected",
-    )
+    assert (task["status"], task["attempt"], task["error"]) == ("pending", 2, None)
+    attempts = await api.client.get(f"/v1/joblib/tasks/{task_id}/attempts", headers=user_headers)
+    assert attempts.json()["items"][0]["error"] == "Worker disconnected"
 
 
 async def test_worker_loss_on_the_last_attempt_fails_the_task(

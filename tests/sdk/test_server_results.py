@@ -113,8 +113,10 @@ async def test_task_running_past_its_job_timeout_plus_grace_is_failed_with_retry
 
     await sweep()
     retried = await read(timed)
-    assert (retried["status"], retried["attempt"]) == ("pending", 2)
-    assert retried["error"] == "timed out after 0.05 s (no report from the worker)"
+    assert (retried["status"], retried["attempt"], retried["error"]) == ("pending", 2, None)
+    attempts = await client.get(f"{JOBLIB}/tasks/{timed['id']}/attempts", headers=admin_headers)
+    [ended] = attempts.json()["items"]
+    assert ended["error"] == "timed out after 0.05 s (no report from the worker)"
     assert (await read(untimed))["status"] == "running"
 
 

@@ -30,6 +30,8 @@ from app.services.tasks.store import (
     Judged,
     Judgements,
     NewTask,
+    Progressed,
+    ProgressReport,
     ProviderRef,
     Report,
     Target,
@@ -288,6 +290,7 @@ class PostgresTaskStore:
             [r.result for r in reports],
             [r.attempt for r in reports],
             [r.worker_id for r in reports],
+            [r.traceback for r in reports],
             str(actor.id),
             actor.is_superuser,
             edge_from,
@@ -295,6 +298,27 @@ class PostgresTaskStore:
             *_policy_args(policy),
         )
         return _judgements(rows)
+
+    async def progress(
+        self, item: ProgressReport, actor: Actor, every_seconds: float, *, ended_ok: bool
+    ) -> Progressed:
+        rows = await self._fetch(
+            sql.PROGRESS,
+            item.task_id,
+            item.attempt,
+            item.worker_id,
+            str(actor.id),
+            actor.is_superuser,
+            ended_ok,
+            float(every_seconds),
+            float(item.progress),
+            item.message,
+        )
+        row = rows[0]
+        judged = Judged(
+            Verdict(row["verdict"]), None, row["status"], row["attempt"], row["worker_id"]
+        )
+        return Progressed(judged, row["room_id"], row["job_name"], row["stored_at"])
 
     async def cancel(self, task_id: str, actor: Actor) -> Judgements:
         edge_from, edge_to = edge_arrays(Cause.CANCEL)

@@ -318,6 +318,8 @@ WITH worker AS (
     UPDATE tasks t
     SET status = 'claimed', worker_id = $worker_id, claimed_at = now(),
         lease_expires_at = now() + make_interval(secs => $lease),
+        error = NULL, traceback = NULL, progress = NULL, progress_message = NULL,
+        progress_at = NULL,
         limited = EXISTS (SELECT 1 FROM gate g WHERE g.id = t.job_id)
     WHERE t.seq = ANY (ARRAY(SELECT seq FROM candidates))
     RETURNING {task_columns("t")}
@@ -366,8 +368,8 @@ REPORT = _numbered(
     f"""
 WITH req AS (
     SELECT * FROM unnest($ids::uuid[], $statuses::text[], $errors::text[], $results::text[],
-                         $attempts::int[], $worker_ids::uuid[])
-        WITH ORDINALITY AS r(id, status, error, result, attempt, worker_id, ord)
+                         $attempts::int[], $worker_ids::uuid[], $tracebacks::text[])
+        WITH ORDINALITY AS r(id, status, error, result, attempt, worker_id, traceback, ord)
 ), edges AS (
     SELECT * FROM unnest($edge_from::text[], $edge_to::text[]) AS e(old, new)
 ), cur AS (
@@ -377,7 +379,8 @@ WITH req AS (
     ORDER BY t.seq
     FOR UPDATE OF t
 ), judged AS (
-    SELECT r.ord, r.status AS wanted, r.error, r.result, c.seq, c.status AS old_status,
+    SELECT r.ord, r.status AS wanted, r.error, r.result, r.traceback, c.seq,
+           c.status AS old_status,
            c.attempt AS old_attempt, c.worker_id AS old_worker_id,
            (r.status = 'failed' AND NOT c.internal AND c.attempt < c.max_attempts) AS requeue,
            CASE
@@ -424,10 +427,11 @@ WITH req AS (
                                 ELSE t.lease_expires_at END,
         error = CASE WHEN g.verdict <> 'apply' THEN t.error
                      WHEN g.requeue THEN COALESCE(NULLIF(g.error, ''), t.error)
-                     WHEN g.wanted IN {TERMINAL} AND g.error <> '' THEN g.error
+                     WHEN g.wanted IN {TERMINAL} THEN NULLIF(g.error, '')
                      ELSE t.error END,
         result = CASE WHEN g.verdict = 'apply' AND g.wanted = 'completed' AND g.result IS NOT NULL
-                      THEN g.result::jsonb ELSE t.result END
+                      THEN g.result::jsonb ELSE t.result END,
+        traceback = CASE WHEN g.verdict = 'apply' THEN g.traceback ELSE t.traceback END
     FROM judged g
     WHERE t.seq = g.seq AND g.verdict IN ('apply', 'repeat')
     RETURNING {task_columns("t")}, g.ord AS ord_
@@ -441,6 +445,7 @@ WITH req AS (
         "results",
         "attempts",
         "worker_ids",
+        "tracebacks",
         "actor",
         "admin",
         "edge_from",
@@ -492,7 +497,8 @@ _CANCEL_RULES = (
 CANCEL = _numbered(
     f"""
 WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_CANCEL_RULES)}, upd AS (
-    UPDATE tasks t SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL
+    UPDATE tasks t SET status = 'cancelled', completed_at = now(), lease_expires_at = NULL,
+        error = NULL
     FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
     RETURNING {task_columns("t")}, g.ord AS ord_
 ), {_ORPHANS}
@@ -542,6 +548,41 @@ WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RELEASE_RULES)}, upd AS (
 {_JUDGED_TAIL}
 """,
     ["id", "actor", "admin", "edge_from", "edge_to", "attempt", "worker_id"],
+)
+
+# A progress report on the current attempt (beyond the contract): fenced like a release,
+# by the holding worker's owner or an admin, on an active task (or, with $ended_ok, one
+# this attempt ended: a deferred report); at most one write per $every seconds per task.
+PROGRESS = _numbered(
+    f"""
+WITH cur AS (
+    SELECT t.seq, t.status, t.attempt, t.worker_id, t.room_id, t.job_name, t.progress_at,
+           w.user_id AS owner
+    FROM tasks t LEFT JOIN workers w ON w.id = t.worker_id
+    WHERE t.id = $id
+    FOR UPDATE OF t
+), judged AS (
+    SELECT c.*,
+           CASE
+             WHEN c.seq IS NULL THEN 'not_found'
+             WHEN c.attempt <> $attempt OR c.worker_id IS DISTINCT FROM $worker_id THEN 'stale'
+             WHEN NOT $admin AND c.owner IS DISTINCT FROM $actor THEN 'not_yours'
+             WHEN c.status NOT IN ('claimed', 'running')
+                  AND NOT ($ended_ok AND c.status IN {TERMINAL}) THEN 'invalid'
+             WHEN c.progress_at > now() - make_interval(secs => $every) THEN 'throttled'
+             ELSE 'apply'
+           END AS verdict
+    FROM (SELECT 1) AS one LEFT JOIN cur c ON true
+), upd AS (
+    UPDATE tasks t SET progress = $progress, progress_message = $message, progress_at = now()
+    FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
+    RETURNING t.progress_at
+)
+SELECT g.verdict, g.status, g.attempt, g.worker_id, g.room_id, g.job_name,
+       COALESCE((SELECT progress_at FROM upd), g.progress_at) AS stored_at
+FROM judged g
+""",
+    ["id", "attempt", "worker_id", "actor", "admin", "ended_ok", "every", "progress", "message"],
 )
 
 # --- reads -----------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ from app.services.tasks.store import (
     Judged,
     Judgements,
     NewTask,
+    Progressed,
+    ProgressReport,
     ProviderRef,
     Report,
     Target,
@@ -64,6 +66,9 @@ SWEEP_BATCH = 1000
 MAX_TIMEOUT_SECONDS = 1e9
 _ID = COLUMNS.index("id")
 DISPATCH_BACKOFF_GRACES = 16
+ATTEMPT_CLEARED: dict[str, Any] = dict.fromkeys(
+    ("error", "traceback", "progress", "progress_message", "progress_at")
+)
 
 
 class SqliteTaskStore:
@@ -136,6 +141,11 @@ class SqliteTaskStore:
 
     async def release(self, task_id: str, attempt: int, worker_id: str, actor: Actor) -> Judgements:
         return await self._tx(_release, task_id, attempt, worker_id, actor)
+
+    async def progress(
+        self, item: ProgressReport, actor: Actor, every_seconds: float, *, ended_ok: bool
+    ) -> Progressed:
+        return await self._tx(_progress, item, actor, every_seconds, ended_ok)
 
     async def get(self, task_id: str) -> TaskView | None:
         return await self._call(self._get, task_id)
@@ -411,6 +421,8 @@ def _claim(
                 "worker_id": hex_id(worker_id),
                 "claimed_at": now,
                 "lease_expires_at": time_text(lease),
+                # What the row says of an earlier attempt is in task_attempts now.
+                **ATTEMPT_CLEARED,
             },
         )
     ]
@@ -495,18 +507,19 @@ def _report_values(
 ) -> dict[str, Any]:
     now = time_text()
     if guard.requeues(held, report):
-        return _requeue_values(
+        values = _requeue_values(
             task, spend=True, delay=policy.delay(task.attempt), error=report.error or task.error
         )
-    values: dict[str, Any] = {"status": str(report.status)}
+        values["traceback"] = report.traceback
+        return values
+    values = {"status": str(report.status), "traceback": report.traceback}
     if report.status != TaskStatus.CLAIMED:
         values["lease_expires_at"] = None
     if report.status == TaskStatus.RUNNING:
         values["started_at"] = now
     if report.status in TERMINAL:
         values["completed_at"] = now
-        if report.error:
-            values["error"] = report.error
+        values["error"] = report.error or None
         if report.status == TaskStatus.COMPLETED and report.result is not None:
             values["result"] = report.result
     return values
@@ -537,6 +550,7 @@ def _action(db: sqlite3.Connection, task_id: str, actor: Actor, cause: Cause) ->
             "status": "cancelled",
             "completed_at": time_text(),
             "lease_expires_at": None,
+            "error": None,  # an earlier attempt's, if any: its attempt keeps it
         }
     else:  # a new attempt, due now, with one more attempt allowed
         values = _requeue_values(task, spend=True)
@@ -562,12 +576,30 @@ def _release(
     return Judgements([Judged(verdict, change, *_before(task))])
 
 
+def _progress(
+    db: sqlite3.Connection, item: ProgressReport, actor: Actor, every: float, ended_ok: bool
+) -> Progressed:
+    found = _held(db, item.task_id, actor)
+    if found is None:
+        return Progressed(Judged(Verdict.NOT_FOUND))
+    task, held, _ = found
+    now = time_text()
+    last = task.progress_at
+    too_soon = last is not None and last > time_of(now) - timedelta(seconds=every)
+    verdict = guard.judge_progress(held, item, actor, too_soon=too_soon, ended_ok=ended_ok)
+    judged = Judged(verdict, None, *_before(task))
+    if verdict == Verdict.APPLY:
+        values = {"progress": item.progress, "progress_message": item.message, "progress_at": now}
+        last = record_of(_update_each(db, [task.seq], values)[0]).progress_at
+    return Progressed(judged, task.room_id, task.job_name, last)
+
+
 def _requeue_values(
     task: TaskRecord, *, spend: bool, delay: float = 0.0, error: str | None = None
 ) -> dict[str, Any]:
     """Back to pending, due after `delay`, the attempt counter advanced. Without `spend`
-    the task gets one more attempt too (a release or an expired lease ran nothing); with
-    an `error` that error is kept for the next attempt to see."""
+    the task gets one more attempt too (a release or an expired lease ran nothing); an
+    `error` is the ended attempt's (the attempts trigger records it; clients see none)."""
     values: dict[str, Any] = {
         "status": "pending",
         "attempt": task.attempt + 1,

@@ -22,6 +22,7 @@ _TIMES = tuple(
         "claimed_at",
         "run_at",
         "lease_expires_at",
+        "progress_at",
     )
 )
 _BOOLS = (COLUMNS.index("internal"), COLUMNS.index("has_dependants"))

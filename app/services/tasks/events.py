@@ -26,7 +26,7 @@ def status_event(task: TaskRecord, queue_position: int | None = None) -> TaskSta
         completed_at=task.completed_at,
         queue_position=queue_position,
         worker_id=task.worker_id,
-        error=task.error,
+        error=task.shown_error,
     )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.services.actors import Actor
-from app.services.tasks.states import Cause, TaskStatus, allowed
-from app.services.tasks.store import Report, Verdict
+from app.services.tasks.states import ACTIVE, TERMINAL, Cause, TaskStatus, allowed
+from app.services.tasks.store import ProgressReport, Report, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +94,20 @@ def judge_release(held: Held | None, attempt: int, worker_id: str, actor: Actor)
     if not allowed(Cause.RELEASE, held.status, TaskStatus.PENDING):
         return Verdict.INVALID
     return Verdict.APPLY
+
+
+def judge_progress(
+    held: Held | None, item: ProgressReport, actor: Actor, *, too_soon: bool, ended_ok: bool
+) -> Verdict:
+    """POST /tasks/{id}/progress: 404, the fence, the holding worker's owner (or an
+    admin), an active task (or, for a deferred report, one its attempt ended), then at
+    most one write per interval (`too_soon`)."""
+    if held is None:
+        return Verdict.NOT_FOUND
+    if held.attempt != item.attempt or held.worker_id != item.worker_id:
+        return Verdict.STALE
+    if not actor.is_superuser and held.worker_owner != str(actor.id):
+        return Verdict.NOT_YOURS
+    if held.status not in ACTIVE and not (ended_ok and held.status in TERMINAL):
+        return Verdict.INVALID
+    return Verdict.THROTTLED if too_soon else Verdict.APPLY

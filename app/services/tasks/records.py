@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 RawJson = str  # JSON text as stored; parsed only where Python needs the value
+SHOWS_ERROR = frozenset({"failed", "cancelled"})
 
 
 @dataclass(slots=True)
@@ -41,6 +42,17 @@ class TaskRecord:
     idempotency_key: str | None
     concurrency_key: str | None
     has_dependants: bool
+    # Beyond the contract: the running attempt's last progress report.
+    progress: float | None
+    progress_message: str | None
+    progress_at: datetime | None
+
+    @property
+    def shown_error(self) -> str | None:
+        """The error clients see: the last attempt's while the task is failed, or why it
+        was cancelled (a failed parent; a cancel clears it otherwise). A task pending for
+        its retry, or completed on one, shows none; its attempts keep theirs."""
+        return self.error if self.status in SHOWS_ERROR else None
 
     def payload_value(self) -> dict[str, Any]:
         value = orjson.loads(self.payload)

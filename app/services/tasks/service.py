@@ -19,10 +19,11 @@ from app.services.tasks import dependencies, transitions
 from app.services.tasks import events as task_events
 from app.services.tasks import submit as submits
 from app.services.tasks.events import DUE_ON_SUBMIT_SECONDS
+from app.services.tasks.progress import ProgressCoalescer
 from app.services.tasks.records import TaskView
 from app.services.tasks.retry import RetryPolicy
 from app.services.tasks.states import TaskStatus
-from app.services.tasks.store import Beat, Report, TaskStore, WorkerSelection
+from app.services.tasks.store import Beat, ProgressReport, Report, TaskStore, WorkerSelection
 from app.services.tasks.submit import Submission, Submitted
 from app.services.tasks.transitions import Outcome
 
@@ -46,6 +47,14 @@ class TaskService:
     limits: JsonLimits = DEFAULT_LIMITS
     # Which jobs validate their payloads, as this process last saw them.
     schemas: KnownSchemas = field(default_factory=KnownSchemas)
+    progress_reports: ProgressCoalescer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress_reports = ProgressCoalescer(self.store, self)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Publish through the current publisher (tests may swap it)."""
+        await self.publisher.publish(events)
 
     async def _published(self, events: Sequence[Event]) -> None:
         if events:
@@ -122,6 +131,11 @@ class TaskService:
         view, events = await transitions.release(self.store, actor, task_id, attempt, worker_id)
         await self._published(events)
         return view
+
+    async def report_progress(self, actor: Actor, item: ProgressReport) -> bool:
+        """A fenced progress report: stored now (True) or deferred (False, see progress)."""
+        actor.require_writer()
+        return await self.progress_reports.report(actor, item)
 
     async def get(self, task_id: uuid.UUID) -> TaskView | None:
         return await self.store.get(str(task_id))

@@ -32,6 +32,7 @@ class Verdict(StrEnum):
     FORBIDDEN = "forbidden"  # cancel/retry/release by someone with no say over the task
     INVALID = "invalid"  # the state table has no such edge
     JOB_GONE = "job_gone"  # retry of a task whose job was removed
+    THROTTLED = "throttled"  # a progress report too soon after the last one stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class Report:
     result: RawJson | None = None
     attempt: int | None = None
     worker_id: str | None = None
+    traceback: str | None = None  # beyond the contract: kept with the attempt it ends
 
     @property
     def fenced(self) -> bool:
@@ -125,6 +127,28 @@ class Judged:
 class Judgements:
     items: list[Judged]
     orphan_rooms: list[str] = field(default_factory=list)  # rooms of jobs soft-deleted
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressReport:
+    """A fenced progress report on one task's running attempt (beyond the contract)."""
+
+    task_id: str
+    attempt: int
+    worker_id: str
+    progress: float
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Progressed:
+    """A progress report's outcome: the verdict (APPLY: stored; THROTTLED: the task's
+    progress was stored less than the interval ago, at `stored_at`), and the task."""
+
+    judged: Judged
+    room_id: str | None = None
+    job_name: str | None = None
+    stored_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +220,9 @@ class TaskStore(Protocol):
     async def release(
         self, task_id: str, attempt: int, worker_id: str, actor: Actor
     ) -> Judgements: ...
+    async def progress(
+        self, item: ProgressReport, actor: Actor, every_seconds: float, *, ended_ok: bool
+    ) -> Progressed: ...
 
     # --- the server's own transitions (leader, presence, executor) --------------------
     async def cleanup_workers(

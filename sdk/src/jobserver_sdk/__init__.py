@@ -10,6 +10,7 @@ Example:
 """
 
 from jobserver_sdk.client import Client
+from jobserver_sdk.context import TaskContext, current_context
 from jobserver_sdk.errors import (
     ApiError,
     DeclarationConflict,
@@ -47,9 +48,11 @@ __all__ = [
     "SyncTask",
     "Task",
     "TaskCancelled",
+    "TaskContext",
     "TaskInfo",
     "TaskNotCompleted",
     "TokenRejected",
     "Worker",
+    "current_context",
     "payload_of",
 ]

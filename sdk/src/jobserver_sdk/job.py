@@ -6,8 +6,10 @@ from __future__ import annotations
 import warnings
 from typing import Any, ClassVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic._internal._model_construction import ModelMetaclass
+
+from jobserver_sdk.context import ContextAttribute
 
 DEFAULT_CATEGORY = "modifiers"
 # Settings a payload field may share its name with (an email's `priority`, say): the
@@ -59,12 +61,19 @@ class Job(BaseModel, metaclass=JobMeta):
         'demo:modifiers:SayHello'
     """
 
+    model_config = ConfigDict(ignored_types=(ContextAttribute,))
+
     job_name: ClassVar[str] = "Job"
     job_category: ClassVar[str] = DEFAULT_CATEGORY
     max_attempts: ClassVar[int] = 1
     timeout_seconds: ClassVar[float | None] = None
     priority: ClassVar[int] = 0
     validate_payload: ClassVar[bool] = True
+
+    # Inside handle(): the running task's id, attempt, room, worker, and progress reports
+    # (jobserver_sdk.context.TaskContext). Neither a field nor part of the payload.
+    context = ContextAttribute()  # type: ignore[pydantic-field]  # a descriptor, not a field
+    _task_context: Any = PrivateAttr(default=None)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -43,6 +43,7 @@ class Report:
     error: str | None = None
     result: Any = None
     size: int = 0  # rough bytes of `result`, to keep batches small
+    traceback: str | None = None  # a failure's, kept in the task's attempt history
 
     def item(self, worker_id: uuid.UUID) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -55,6 +56,8 @@ class Report:
             body["error"] = self.error
         if self.result is not None:
             body["result"] = self.result
+        if self.traceback is not None:
+            body["traceback"] = self.traceback
         return body
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobserver_sdk import context as task_context
 from jobserver_sdk.client import CONNECT_SECONDS, Client, Link, Socket, backoff, check_url
 from jobserver_sdk.errors import ApiError, JobserverSdkError, TokenRejected
 from jobserver_sdk.identity import Identity
@@ -54,10 +55,18 @@ class Claimed:
     job: type[Job]
     attempt: int
     payload: dict[str, Any]
-    max_attempts: int | None = None
+    max_attempts: int = 1
+    room: str = ""
     job_name: str = ""
 
-    def report(self, status: str, *, error: str | None = None, result: Any = None) -> Report:
+    def report(
+        self,
+        status: str,
+        *,
+        error: str | None = None,
+        result: Any = None,
+        traceback: str | None = None,
+    ) -> Report:
         try:
             size = 0 if result is None else len(json.dumps(result))
         except (TypeError, ValueError) as exc:
@@ -65,7 +74,7 @@ class Claimed:
             # encoding of the whole batch of reports it travels in.
             message = f"result is not JSON-serialisable: {type(exc).__name__}: {exc}"
             return Report(self.id, self.attempt, "failed", message, None, 0)
-        return Report(self.id, self.attempt, status, error, result, size)
+        return Report(self.id, self.attempt, status, error, result, size, traceback)
 
 
 class Worker:
@@ -300,7 +309,8 @@ class Worker:
             cls or Job,
             int(task["attempt"]),
             task["payload"],
-            task.get("max_attempts"),
+            int(task.get("max_attempts") or 1),
+            task["room_id"],
             task["job_name"],
         )
         if cls is None:  # linked on the server but not in this process: give it back failed
@@ -329,7 +339,7 @@ class Worker:
                 outcome = claimed.report("failed", error=f"invalid payload: {exc}")
                 self._finish(claimed, outcome)
                 return
-            outcome = await self._execute(claimed, job)
+            outcome = await self._execute_in_context(claimed, job)
             if outcome is not None:
                 self._finish(claimed, outcome)
         finally:
@@ -356,6 +366,25 @@ class Worker:
             result = await result
         return result
 
+    async def _execute_in_context(self, claimed: Claimed, job: Job) -> Report | None:
+        """`_execute` with the task's context bound (`Job.context`); its last progress
+        report is sent before the outcome is."""
+        info = task_context.TaskInfo(
+            uuid.UUID(claimed.id),
+            claimed.attempt,
+            claimed.max_attempts,
+            claimed.room,
+            claimed.job_name,
+            self.worker_id,
+        )
+        job._task_context = context = task_context.TaskContext(info, self.client)
+        token = task_context.bind(context)
+        try:
+            return await self._execute(claimed, job)
+        finally:
+            task_context.unbind(token)
+            await context.close()
+
     async def _execute(self, claimed: Claimed, job: Job) -> Report | None:
         """Run handle(); the report of its outcome, or None when it was stopped (cancelled
         or timed out on the server, or shutdown: reported elsewhere)."""
@@ -380,7 +409,8 @@ class Worker:
         if isinstance(exc, TimeoutError) and timeout is not None:
             return claimed.report("failed", error=f"timed out after {timeout:g} s")
         if exc is not None:
-            return claimed.report("failed", error=f"{type(exc).__name__}: {exc}")
+            error, trace = f"{type(exc).__name__}: {exc}", task_context.traceback_of(exc)
+            return claimed.report("failed", error=error, traceback=trace)
         return claimed.report("completed", result=_jsonable(handler.result()))
 
     async def _watch_until_settled(self, claimed: Claimed, handler: asyncio.Task[Any]) -> None:
