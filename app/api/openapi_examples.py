@@ -173,6 +173,12 @@ EXAMPLES: dict[str, Example] = {
         ]
     },
     "TaskReleaseRequest": {"worker_id": WORKER_ID, "attempt": 1},
+    "TaskProgressIn": {
+        "worker_id": WORKER_ID,
+        "attempt": 1,
+        "progress": 0.4,
+        "message": "frame 40 of 100",
+    },
     "WorkerCreateIn": {"id": WORKER_ID},
     "JobRegisterRequest": {
         "category": "modifiers",
@@ -217,6 +223,37 @@ EXAMPLES: dict[str, Example] = {
                     "status": 409,
                     "detail": "Attempt 2 is not the task's current attempt (3)",
                 },
+            },
+        ]
+    },
+    "TaskProgressOut": {
+        "id": TASK_ID,
+        "progress": 0.4,
+        "message": "frame 40 of 100",
+        "stored": True,
+    },
+    "AttemptsOut": {
+        "items": [
+            {
+                "attempt": 1,
+                "worker_id": WORKER_ID,
+                "claimed_at": CREATED,
+                "started_at": STARTED,
+                "ended_at": DONE,
+                "outcome": "failed",
+                "error": "ValueError: angle out of range",
+                "traceback": "Traceback (most recent call last):\n  ...\n"
+                "ValueError: angle out of range\n",
+            },
+            {
+                "attempt": 2,
+                "worker_id": WORKER_ID,
+                "claimed_at": DONE,
+                "started_at": DONE,
+                "ended_at": None,
+                "outcome": "running",
+                "error": None,
+                "traceback": None,
             },
         ]
     },

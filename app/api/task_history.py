@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import CallerDep, Session
 from app.api.json_route import StrictJsonRoute
+from app.api.openapi_document import errors
 from app.api.responses import JsonResponse
-from app.errors import TaskNotFound
+from app.errors import InvalidTaskTransition, StaleAttempt, TaskNotFound
 from app.services.tasks import attempts, scope
 from app.services.tasks.store import ProgressReport
 
@@ -58,6 +59,7 @@ class AttemptsOut(BaseModel):
     "/tasks/{task_id}/progress",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TaskProgressOut,
+    responses=errors(TaskNotFound, InvalidTaskTransition, StaleAttempt),
 )
 async def report_progress(task_id: uuid.UUID, body: TaskProgressIn, who: CallerDep) -> Response:
     """Report the progress of the attempt this worker holds (0 to 1, and a message). Fenced
@@ -73,7 +75,7 @@ async def report_progress(task_id: uuid.UUID, body: TaskProgressIn, who: CallerD
     return JsonResponse({**answer, "stored": stored}, status.HTTP_202_ACCEPTED)
 
 
-@router.get("/tasks/{task_id}/attempts", response_model=AttemptsOut)
+@router.get("/tasks/{task_id}/attempts", response_model=AttemptsOut, responses=errors(TaskNotFound))
 async def list_attempts(task_id: uuid.UUID, who: CallerDep, session: Session) -> Response:
     """A task's attempts, oldest first: each with its worker, times, outcome (completed,
     failed, cancelled, released, expired; claimed or running for the current one), error

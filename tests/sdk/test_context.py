@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from jobserver_sdk import Job, JobService, current_context
+from jobserver_sdk import Job, JobService, current_context, payload_of
 
 from tests.realtime.conftest import recorder
 from tests.sdk.conftest import Server
@@ -91,7 +91,7 @@ async def settled(service: JobService, task_id: str, progress: float) -> dict[st
 def test_the_context_is_neither_a_field_nor_in_the_payload() -> None:
     job = Introspect(tag="t")
     assert "context" not in Introspect.model_json_schema()["properties"]
-    assert job.payload() == {"tag": "t"}
+    assert payload_of(job) == {"tag": "t"}
     with pytest.raises(RuntimeError, match="inside handle"):
         _ = job.context
 
