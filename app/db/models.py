@@ -231,6 +231,19 @@ class Task(Base):
         Index("ix_tasks_job_room_created", "job_id", "room_id", "created_at", "seq"),
         Index("ix_tasks_worker_status", "worker_id", "status"),
         Index("ix_tasks_status_seq", "status", "seq"),
+        # The dashboard's task list (services/task_browse.py): each filter walks its own
+        # index in (created_at, seq) order, one page at a time.
+        Index("ix_tasks_created", "created_at", "seq"),
+        Index("ix_tasks_status_created", "status", "created_at", "seq"),
+        Index("ix_tasks_job_created", "job_id", "created_at", "seq"),
+        Index(
+            "ix_tasks_worker_created",
+            "worker_id",
+            "created_at",
+            "seq",
+            postgresql_where=text("worker_id IS NOT NULL"),
+            sqlite_where=text("worker_id IS NOT NULL"),
+        ),
         # The lease sweep: external tasks claimed but not started.
         Index(
             "ix_tasks_claim_lease",
