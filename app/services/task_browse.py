@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, Task
+from app.db.types import UTCDateTime
 from app.errors import BadRequest
 
 Order = Literal["newest", "oldest"]
@@ -101,17 +102,11 @@ def _where(filters: Filters) -> list[ColumnElement[bool]]:
 
 
 def _beyond(cursor: Cursor, later: bool) -> ColumnElement[bool]:
-    # Spelled out rather than a row-value comparison: both dialects turn this into one
-    # index range on (..., created_at, seq).
-    if later:
-        return or_(
-            Task.created_at > cursor.created_at,
-            and_(Task.created_at == cursor.created_at, Task.seq > cursor.seq),
-        )
-    return or_(
-        Task.created_at < cursor.created_at,
-        and_(Task.created_at == cursor.created_at, Task.seq < cursor.seq),
-    )
+    # A row-value comparison: both dialects read it as one range of the
+    # (..., created_at, seq) index, where the spelled-out OR would be a filter.
+    key = tuple_(Task.created_at, Task.seq)
+    mark = tuple_(literal(cursor.created_at, UTCDateTime()), literal(cursor.seq))
+    return key > mark if later else key < mark
 
 
 def query(
