@@ -24,7 +24,7 @@ BULK_LIMIT = 500
 STATUSES = ("pending", "waiting", "claimed", "running", "completed", "failed", "cancelled")
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-audit = logging.getLogger("app.audit")
+audit = logging.getLogger("jobserver.audit")
 
 
 def _blank(value: str | None) -> str | None:
@@ -140,12 +140,12 @@ async def bulk(
         "dashboard bulk %s",
         action,
         extra={
-            "audit_user": str(me.actor.id),
-            "audit_email": me.email,
-            "audit_action": f"bulk_{action}",
-            "audit_count": len(done),
-            "audit_ids": done,
-            "audit_refused": [r.id for r in refused],
+            "actor_id": str(me.actor.id),
+            "actor_email": me.email,
+            "action": f"bulk_{action}",
+            "count": len(done),
+            "task_ids": done,
+            "refused_ids": [r.id for r in refused],
         },
     )
     return BulkOutcome(

@@ -136,7 +136,7 @@ async def test_bulk_retry_turns_the_failed_tasks_pending_and_says_what_was_refus
     failed = [str(t.id) for t in made if t.status == "failed"]
     pending = str(next(t.id for t in made if t.status == "pending"))
     http = await sign_in("admin")
-    with caplog.at_level(logging.INFO, logger="app.audit"):
+    with caplog.at_level(logging.INFO, logger="jobserver.audit"):
         response = await _bulk(http, "retry", [*failed, pending])
     assert response.status_code == 200, response.text
     body = response.json()
@@ -145,11 +145,12 @@ async def test_bulk_retry_turns_the_failed_tasks_pending_and_says_what_was_refus
     assert [r["id"] for r in body["refused"]] == [pending]
     assert body["refused"][0]["status"] == 409
     assert set((await _statuses(core, failed)).values()) == {"pending"}
-    [line] = [r for r in caplog.records if r.name == "app.audit"]
-    assert line.__dict__["audit_action"] == "bulk_retry"
-    assert line.__dict__["audit_count"] == len(failed)
-    assert sorted(line.__dict__["audit_ids"]) == sorted(failed)
-    assert line.__dict__["audit_email"] == "admin-0@example.com"
+    [line] = [r for r in caplog.records if r.name == "jobserver.audit"]
+    assert line.__dict__["action"] == "bulk_retry"
+    assert line.__dict__["count"] == len(failed)
+    assert sorted(line.__dict__["task_ids"]) == sorted(failed)
+    assert line.__dict__["actor_email"] == "admin-0@example.com"
+    assert line.__dict__["refused_ids"] == [pending]
 
 
 async def test_bulk_cancel_cancels_the_selection(core: Core, sign_in: SignIn) -> None:
