@@ -392,6 +392,9 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 
 def include(app: FastAPI) -> None:
+    from app.dashboard import job_page  # it builds on this module
+
     app.include_router(router)
+    app.include_router(job_page.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)
