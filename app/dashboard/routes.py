@@ -55,17 +55,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _sparkline(values: list[int], width: int = 150, height: int = 28) -> str:
-    """SVG polyline points of a per-minute series, scaled to its own maximum."""
-    top = max(values) if values and max(values) > 0 else 1
-    step = width / max(1, len(values) - 1)
-    return " ".join(
-        f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values)
-    )
-
-
 templates.env.filters["age"] = _age
-templates.env.globals["sparkline"] = _sparkline
 
 
 def render_live(found: Overview, role: str) -> str:

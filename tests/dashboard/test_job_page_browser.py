@@ -32,3 +32,21 @@ async def test_the_job_page_draws_its_chart_and_its_registrant_pauses_and_resume
     await expect(page.locator('button[data-action="pause"]')).to_be_visible()
     await expect(page.locator('[data-field="paused"]')).to_have_count(0)
     assert refused == []  # nothing refused by the content security policy
+
+
+async def test_the_overviews_per_job_chart_follows_the_live_feed(
+    served: str, page: Page, core: Core, api: Api
+) -> None:
+    owner_h = await user_with_token(core, "owner@example.com", "operator")
+    worker = await api.register(owner_h)
+    await api.submit(owner_h, payload={"n": 1})
+    await browser_login(page, served, "owner@example.com")
+    cell = page.locator(f'[data-spark="{JOB}"]')
+    await expect(cell.locator("canvas")).to_have_count(1)
+    await expect(cell).to_have_attribute("data-drawn", ",".join(["0"] * 15))
+    task = await api.claim(owner_h, worker)
+    assert task is not None
+    await api.patch(owner_h, task["id"], status="running")
+    await api.patch(owner_h, task["id"], status="completed", result={})
+    await expect(cell).to_have_attribute("data-drawn", ",".join(["0"] * 14 + ["1"]))
+    await expect(cell.locator("canvas")).to_have_count(1)  # the same chart, moved and fed
