@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 import time
 import uuid
 
@@ -27,6 +28,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 CHUNK = 100_000
+RARE = 2_000
 
 SEED = """
 INSERT INTO tasks (id, job_id, job_name, room_id, status, payload, worker_id, internal,
@@ -62,7 +64,8 @@ ORDER BY completed_at DESC LIMIT {sample}
 
 
 def say(text: str) -> None:
-    print(text, flush=True)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 async def prepare(admin_dsn: str, dsn: str, name: str, jobs: int, tasks: int) -> list[str]:
@@ -102,8 +105,25 @@ async def prepare(admin_dsn: str, dsn: str, name: str, jobs: int, tasks: int) ->
             last = min(first + CHUNK - 1, tasks)
             await connection.execute(SEED, first, last, ids, names, jobs, tasks)
         say(f"seeded {tasks:,} tasks over {jobs} jobs in {time.perf_counter() - started:.0f} s")
+        # A rare job: its few tasks are the oldest, so the newest completed tasks of the
+        # table are all someone else's; the per-job index must be the one read.
+        rare = uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO jobs (id, room_id, category, name, full_name, schema, deleted, "
+            "created_at, registered_by, declared, paused, validate_payload, active, "
+            "active_keys) VALUES ($1, 'bench', 'modifiers', 'Rare', 'bench:modifiers:Rare', "
+            "'{}'::json, false, now(), $2, false, false, false, 0, '{}'::json)",
+            rare,
+            user,
+        )
+        await connection.execute(SEED, 1, RARE, [rare], ["bench:modifiers:Rare"], 1, tasks)
+        say(f"and {RARE:,} tasks of bench:modifiers:Rare, older than all the others")
         await connection.execute("ANALYZE")
-        return [str(i) for i in ids]
+        indexes = await connection.fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'tasks' ORDER BY 1"
+        )
+        say("indexes on tasks: " + ", ".join(r["indexname"] for r in indexes))
+        return [str(i) for i in ids] + [str(rare)]
     finally:
         await connection.close()
 
@@ -131,13 +151,16 @@ async def measure(dsn: str, job_ids: list[str], runs: int) -> None:
     )
     connection = await asyncpg.connect(dsn)
     try:
-        for label, query in (
-            ("head of the queue", HEAD_OF_QUEUE),
-            ("newest completed", NEWEST_COMPLETED.format(sample=job_page.SAMPLE)),
+        for label, query, job_id in (
+            ("head of the queue", HEAD_OF_QUEUE, job_ids[0]),
+            ("newest completed", NEWEST_COMPLETED.format(sample=job_page.SAMPLE), job_ids[0]),
+            (
+                "newest completed, rare job",
+                NEWEST_COMPLETED.format(sample=job_page.SAMPLE),
+                job_ids[-1],
+            ),
         ):
-            plan = await connection.fetch(
-                f"EXPLAIN (ANALYZE, BUFFERS) {query}", uuid.UUID(job_ids[0])
-            )
+            plan = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {query}", uuid.UUID(job_id))
             say(f"--- {label}")
             for row in plan:
                 say("  " + row[0])
