@@ -5,9 +5,10 @@ answer's start: the hot JSON routes pay a look at a few header names and one ext
 (about 0.5 µs an answer, measured).
 
 The dashboard's policy allows our own script and stylesheet and nothing inline (its
-templates have no inline script, event handler or style attribute; the throughput lines are
-inline SVG, which needs no image source). The API answers get no policy: they are JSON, never
-rendered. The documentation pages set their own (api/docs.py, api/problem_pages.py).
+templates have no inline script, event handler or style attribute; the charts are the
+vendored uPlot, served from /dashboard/static, drawing on canvas and styling through the
+CSSOM, which a style-src policy does not govern). The API answers get no policy: they are
+JSON, never rendered. The documentation pages set their own (api/docs.py, api/problem_pages.py).
 """
 
 from __future__ import annotations

@@ -55,17 +55,7 @@ def _age(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _sparkline(values: list[int], width: int = 150, height: int = 28) -> str:
-    """SVG polyline points of a per-minute series, scaled to its own maximum."""
-    top = max(values) if values and max(values) > 0 else 1
-    step = width / max(1, len(values) - 1)
-    return " ".join(
-        f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values)
-    )
-
-
 templates.env.filters["age"] = _age
-templates.env.globals["sparkline"] = _sparkline
 
 
 def render_live(found: Overview, role: str) -> str:
@@ -392,9 +382,10 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 
 def include(app: FastAPI) -> None:
-    from app.dashboard import tasks_view  # it builds on this module's sessions
+    from app.dashboard import job_page, tasks_view  # they build on this module
 
     app.include_router(router)
     app.include_router(tasks_view.router)
+    app.include_router(job_page.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)

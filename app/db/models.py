@@ -258,6 +258,14 @@ class Task(Base):
             postgresql_where=text("status IN ('completed', 'failed', 'cancelled')"),
             sqlite_where=text("status IN ('completed', 'failed', 'cancelled')"),
         ),
+        # The job page's percentiles: a job's newest completed tasks (migration 0009).
+        Index(
+            "ix_tasks_job_completed",
+            "job_id",
+            "completed_at",
+            postgresql_where=text("status = 'completed'"),
+            sqlite_where=text("status = 'completed'"),
+        ),
         UniqueConstraint(
             "job_id", "room_id", "idempotency_key", name="uq_tasks_job_room_idempotency"
         ),
@@ -344,6 +352,7 @@ class Schedule(Base):
             postgresql_where=text("enabled"),
             sqlite_where=text("enabled = 1"),
         ),
+        Index("ix_schedules_job_name", "job_name"),
     )
 
 
