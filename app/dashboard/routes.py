@@ -392,6 +392,9 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 
 def include(app: FastAPI) -> None:
+    from app.dashboard import inbox  # imports this module's sessions: included last
+
     app.include_router(router)
+    app.include_router(inbox.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)
