@@ -382,10 +382,12 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 
 def include(app: FastAPI) -> None:
-    from app.dashboard import job_page, tasks_view  # they build on this module
+    # They build on this module's sessions: imported here, included after its router.
+    from app.dashboard import inbox, job_page, tasks_view
 
     app.include_router(router)
     app.include_router(tasks_view.router)
     app.include_router(job_page.router)
+    app.include_router(inbox.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)
