@@ -31,5 +31,6 @@ async def job_view(request: Request, job_name: str, db: Session, me: PageSession
         "j": found,
         "chart": json.dumps(chart),
         "can_act": me.actor.role != "viewer" and not found.internal,
+        "can_run": me.actor.role != "viewer",
     }
     return templates.TemplateResponse(request, "job.html", context)

@@ -383,11 +383,12 @@ async def _to_login(request: Request, _: Exception) -> Response:
 
 def include(app: FastAPI) -> None:
     # They build on this module's sessions: imported here, included after its router.
-    from app.dashboard import inbox, job_page, tasks_view
+    from app.dashboard import inbox, job_page, run_job, tasks_view
 
     app.include_router(router)
     app.include_router(tasks_view.router)
     app.include_router(job_page.router)
     app.include_router(inbox.router)
+    app.include_router(run_job.router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
     app.add_exception_handler(LoginRequired, _to_login)
