@@ -13,36 +13,15 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.db.models import Task
 from app.state import Core
 from tests.dashboard.conftest import SignIn, csrf_of
+from tests.dashboard.greet_job import JOB, SCHEMA
 from tests.factories import make_job
 
-JOB = "lab:modifiers:Greet"
 PAGE = f"/dashboard/jobs/{quote(JOB)}"
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "title": "Name", "description": "Who is greeted"},
-        "count": {"type": "integer", "minimum": 1, "default": 2},
-        "ratio": {"type": "number"},
-        "loud": {"type": "boolean", "default": False},
-        "mode": {"enum": ["fast", "slow"], "default": "fast"},
-        "tags": {"type": "array", "items": {"type": "string"}},
-        "size": {"anyOf": [{"$ref": "#/$defs/Size"}, {"type": "null"}]},
-        "extra": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-    },
-    "required": ["name", "count"],
-    "$defs": {
-        "Size": {
-            "type": "object",
-            "properties": {"w": {"type": "integer"}, "h": {"type": "integer"}},
-            "required": ["w"],
-        }
-    },
-}
 GOOD = {"name": "Ada", "count": 3, "tags": ["a", "b"], "size": {"w": 4}}
 
 
@@ -101,9 +80,7 @@ async def test_the_job_page_links_the_run_form_for_operators_only(
     assert 'data-testid="run-link"' not in viewer_page
 
 
-async def test_a_viewer_is_refused_a_run_and_nothing_is_stored(
-    core: Core, sign_in: SignIn
-) -> None:
+async def test_a_viewer_is_refused_a_run_and_nothing_is_stored(core: Core, sign_in: SignIn) -> None:
     await make_greet(core)
     viewer = await sign_in("viewer")
     assert 'data-testid="run-submit"' not in (await viewer.get(f"{PAGE}/run")).text
@@ -115,7 +92,9 @@ async def test_a_viewer_is_refused_a_run_and_nothing_is_stored(
 
 async def test_a_run_without_the_csrf_token_is_refused(core: Core, sign_in: SignIn) -> None:
     await make_greet(core)
-    response = await _run(await sign_in("operator"), {"room_id": "lab", "payload": GOOD}, csrf=False)
+    response = await _run(
+        await sign_in("operator"), {"room_id": "lab", "payload": GOOD}, csrf=False
+    )
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
     assert await _tasks(core) == []

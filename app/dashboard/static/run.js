@@ -199,6 +199,8 @@
     };
   }
 
+  // Reads as {value, given, errors}: `value` holds what could be read even when some
+  // fields could not (the raw toggle keeps it), `given` counts the fields filled in.
   function objectFields(node, pointer, values, box) {
     const required = new Set(Array.isArray(node.required) ? node.required : []);
     const children = Object.keys(node.properties).map(function (key) {
@@ -210,13 +212,15 @@
     return function () {
       const value = {};
       const errors = [];
+      let given = 0;
       children.forEach(function (child) {
         const got = child.field.read();
         if (got.errors) errors.push.apply(errors, got.errors);
-        else if (got.omit && child.required) errors.push({ path: child.field.pointer, message: "required" });
-        else if (!got.omit) value[child.key] = got.value;
+        if (got.value !== undefined) value[child.key] = got.value;
+        if (!got.omit) given++;
+        else if (child.required) errors.push({ path: child.field.pointer, message: "required" });
       });
-      return errors.length ? { errors: errors } : { value: value, empty: Object.keys(value).length === 0 };
+      return { value: value, given: given, errors: errors };
     };
   }
 
@@ -239,8 +243,9 @@
         pointer: pointer,
         read: function () {
           const got = readAll();
-          if (got.errors) return got;
-          return got.empty && !required && initial === undefined ? { omit: true } : { value: got.value };
+          // An optional object left empty is left out, its own required fields with it.
+          if (got.given === 0 && !required && initial === undefined) return { omit: true };
+          return got.errors.length ? { value: got.value, errors: got.errors } : { value: got.value };
         },
       };
     }
@@ -280,7 +285,7 @@
     root = {
       read: function () {
         const got = readAll();
-        return got.errors ? got : { value: got.value };
+        return got.errors.length ? { value: got.value, errors: got.errors } : { value: got.value };
       },
     };
   }
@@ -292,7 +297,10 @@
   }
 
   function readPayload() {
-    if (!rawToggle.checked) return root.read();
+    return rawToggle.checked ? parseRaw() : root.read();
+  }
+
+  function parseRaw() {
     try {
       const value = JSON.parse(rawText.value);
       if (value && typeof value === "object" && !Array.isArray(value)) return { value: value };
@@ -304,11 +312,10 @@
 
   rawToggle.addEventListener("change", function () {
     if (rawToggle.checked) {
-      const got = root.read();
-      showRaw(true, got.errors ? {} : got.value);
+      showRaw(true, root.read().value);
       return;
     }
-    const got = readPayload();
+    const got = parseRaw();
     if (got.errors) {
       rawToggle.checked = true;
       showErrors(got.errors, "Fix the JSON before leaving raw mode");
