@@ -185,3 +185,15 @@ async def test_the_task_state_keeps_the_read_scope(core: Core, sign_in: SignIn) 
     other = await sign_in("operator")
     assert (await other.get(f"/dashboard/tasks/{task_id}/state")).status_code == 404
     assert (await submitter.get(f"/dashboard/tasks/{task_id}/state")).status_code == 200
+
+
+async def test_a_job_that_does_not_validate_takes_any_payload_as_over_rest(
+    core: Core, sign_in: SignIn
+) -> None:
+    await make_greet(core, validates=False)
+    http = await sign_in("operator")
+    assert 'data-testid="unchecked"' in (await http.get(f"{PAGE}/run")).text
+    response = await _run(http, {"room_id": "lab", "payload": {"count": "many"}})
+    assert response.status_code == 202, response.text
+    [task] = await _tasks(core)
+    assert task.payload == {"count": "many"}
