@@ -1,0 +1,51 @@
+"""Every timestamp on the dashboard is one `<time>` element: ISO UTC for readers without
+JavaScript, turned into "3 s ago" by static/times.js."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+from app.dashboard.times import time_tag
+from tests.beyond.conftest import Api
+from tests.dashboard.conftest import SignIn
+
+TIME_TAG = re.compile(r'<time datetime="([^"]+)" title="([^"]+) UTC">\1</time>')
+
+
+def test_a_timestamp_renders_as_a_time_element_in_utc() -> None:
+    moment = datetime(2026, 11, 30, 20, 5, 7, 123456, tzinfo=timezone(timedelta(hours=2)))
+    assert time_tag(moment) == (
+        '<time datetime="2026-11-30T18:05:07Z" title="2026-11-30 18:05:07 UTC">'
+        "2026-11-30T18:05:07Z</time>"
+    )
+
+
+def test_a_naive_timestamp_is_read_as_utc() -> None:
+    assert 'datetime="2026-01-01T00:00:00Z"' in time_tag(datetime(2026, 1, 1))
+
+
+def test_a_missing_timestamp_renders_as_a_dash() -> None:
+    assert time_tag(None) == "-"
+
+
+async def test_the_task_page_shows_its_times_as_time_elements(
+    sign_in: SignIn, api: Api, user_headers: dict[str, str]
+) -> None:
+    await api.register(user_headers)
+    task = (await api.submit(user_headers)).json()
+    admin = await sign_in("admin")
+    page = (await admin.get(f"/dashboard/tasks/{task['id']}")).text
+    created = page[page.index("<dt>created</dt>") :]
+    found = TIME_TAG.search(created)
+    assert found is not None, created[:300]
+    submitted = datetime.fromisoformat(task["created_at"]).astimezone(UTC)
+    assert found.group(1) == submitted.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def test_the_overviews_live_part_dates_itself_with_a_time_element(
+    sign_in: SignIn,
+) -> None:
+    page = (await (await sign_in("viewer")).get("/dashboard")).text
+    generated = page[page.index('data-testid="generated-at"') :]
+    assert TIME_TAG.search(generated[:200]) is not None
