@@ -14,6 +14,7 @@
 
   const box = document.getElementById("job-chart");
   if (box) {
+    const ink = getComputedStyle(document.body).color; // the axes follow dark mode
     const options = {
       width: Math.max(320, box.clientWidth || 800),
       height: 220,
@@ -22,7 +23,7 @@
         { label: "completed", stroke: "#2f8f4e", width: 2 },
         { label: "failed", stroke: "#c0392b", width: 2 },
       ],
-      axes: [{}, { label: "per minute" }],
+      axes: [{ stroke: ink }, { label: "per minute", stroke: ink }],
     };
     const chart = new uPlot(options, seriesOf(JSON.parse(box.dataset.series)), box);
     box.dataset.drawn = "1";
