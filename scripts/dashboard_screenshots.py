@@ -60,6 +60,7 @@ NAMES = {
     "/dashboard/jobs/{job_name}": "job",
     "/dashboard/failures": "failures",
     "/dashboard/users": "users",
+    "/dashboard/jobs/{job_name}/run": "run",
 }
 
 

@@ -47,7 +47,7 @@ class Window:
 class ServingWorker:
     id: str
     owner: str
-    heartbeat_age_seconds: float
+    last_heartbeat: datetime
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ async def _durations(session: AsyncSession, job: Job) -> tuple[list[float], list
     return runs, waits
 
 
-async def _workers(session: AsyncSession, job: Job, now: datetime) -> list[ServingWorker]:
+async def _workers(session: AsyncSession, job: Job) -> list[ServingWorker]:
     rows = await session.execute(
         select(Worker.id, User.email, Worker.last_heartbeat)
         .join(WorkerJob, WorkerJob.worker_id == Worker.id)
@@ -170,10 +170,7 @@ async def _workers(session: AsyncSession, job: Job, now: datetime) -> list[Servi
         .order_by(Worker.last_heartbeat.desc())
         .limit(TOP_WORKERS)
     )
-    return [
-        ServingWorker(str(wid), email, max(0.0, (now - beat).total_seconds()))
-        for wid, email, beat in rows.all()
-    ]
+    return [ServingWorker(str(wid), email, beat) for wid, email, beat in rows.all()]
 
 
 async def registered(session: AsyncSession, job_name: str) -> Job | None:
@@ -233,6 +230,6 @@ async def collect(session: AsyncSession, job_name: str) -> JobPage | None:
         sample_size=len(runs),
         run_seconds=percentiles(runs),
         wait_seconds=percentiles(waits),
-        workers=await _workers(session, job, now),
+        workers=await _workers(session, job),
         schedules=list(schedules.scalars()),
     )

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
+from app.dashboard import sitemap
 from app.dashboard.times import time_tag
-from tests.beyond.conftest import Api
+from tests.beyond.conftest import JOB, ROOM, Api
 from tests.dashboard.conftest import SignIn
 
 TIME_TAG = re.compile(r'<time datetime="([^"]+)" title="([^"]+) UTC">\1</time>')
+# Elements whose times are for the script, not the reader: <time> and the server's clock.
+FOR_THE_SCRIPT = re.compile(r"<time\b[^>]*>.*?</time>|<meta\b[^>]*>", re.DOTALL)
+RAW_TIME = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d")
 
 
 def test_a_timestamp_renders_as_a_time_element_in_utc() -> None:
@@ -49,3 +54,23 @@ async def test_the_overviews_live_part_dates_itself_with_a_time_element(
     page = (await (await sign_in("viewer")).get("/dashboard")).text
     generated = page[page.index('data-testid="generated-at"') :]
     assert TIME_TAG.search(generated[:200]) is not None
+
+
+async def test_no_page_shows_a_timestamp_outside_a_time_element(
+    app: Any, sign_in: SignIn, api: Api, user_headers: dict[str, str]
+) -> None:
+    worker = await api.register(user_headers)
+    await api.submit(user_headers)
+    task = await api.claim(user_headers, worker)
+    assert task is not None
+    await api.patch(user_headers, task["id"], status="running")
+    await api.patch(user_headers, task["id"], status="failed", error="ValueError: no")
+    schedule = {"job_name": JOB, "room_id": ROOM, "cron": "0 6 * * *"}
+    created = await api.client.post("/v1/joblib/schedules", json=schedule, headers=user_headers)
+    assert created.status_code == 201, created.text
+    admin = await sign_in("admin")
+    examples = {"task_id": task["id"], "job_name": JOB}
+    for path in sitemap.pages(app):
+        html = (await admin.get(sitemap.fill(path, examples))).text
+        left = RAW_TIME.findall(FOR_THE_SCRIPT.sub("", html))
+        assert left == [], f"{path}: {left}"
