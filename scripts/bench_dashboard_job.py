@@ -146,7 +146,7 @@ async def measure(dsn: str, job_ids: list[str], runs: int) -> None:
     say(
         f"job_page.collect: median {statistics.median(samples):.1f} ms "
         f"(min {min(samples):.1f}, max {max(samples):.1f}, {runs} runs); "
-        f"counts {found.counts}, sample {found.sample_size}, run p50/p95/p99 "
+        f"counts {found.now.counts}, sample {found.sample_size}, run p50/p95/p99 "
         f"{found.run_seconds}, wait {found.wait_seconds}"
     )
     connection = await asyncpg.connect(dsn)

@@ -3,14 +3,11 @@ numbers from services/overview.py, task actions through TaskService."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import secrets
-import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Cookie, Depends, FastAPI, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
@@ -20,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CoreDep, Session
 from app.api.schemas import JobResponse, TaskResponse
-from app.dashboard import auth
+from app.dashboard import auth, times
 from app.dashboard.auth import DashboardSession
-from app.dashboard.feed import Feed
+from app.dashboard.feed import Feed, Show, Snapshot, events
 from app.db.models import Task
 from app.errors import BadRequest, Forbidden, NotAuthenticated, TaskNotFound, UserNotFound
 from app.services import overview, passwords, pauses, throttle, tokens, users
@@ -56,6 +53,8 @@ def _age(seconds: float | None) -> str:
 
 
 templates.env.filters["age"] = _age
+templates.env.filters["when"] = times.time_tag
+templates.env.globals["server_now"] = times.server_now
 
 
 def render_live(found: Overview, role: str) -> str:
@@ -110,6 +109,9 @@ CheckedSession = Annotated[DashboardSession, Depends(_checked_session)]
 def _feed(core: CoreDep) -> Feed:
     assert core.dashboard_feed is not None
     return core.dashboard_feed
+
+
+FeedDep = Annotated[Feed, Depends(_feed)]
 
 
 # --- sign-in ------------------------------------------------------------------------
@@ -216,30 +218,29 @@ async def home(request: Request, db: Session, me: PageSession) -> Response:
 
 
 @router.get("/stream")
-async def stream(me: PageSession, feed: Annotated[Feed, Depends(_feed)]) -> Response:
-    """Server-Sent Events: the live part of the overview, re-rendered at most once a second."""
+async def stream(
+    me: PageSession,
+    feed: FeedDep,
+    view: Literal["overview", "pulse"] = "overview",
+) -> Response:
+    """Server-Sent Events, at most one a second: the overview's live part (`overview`), or
+    only its time (`pulse`: every other page's live indicator)."""
     role = me.actor.role
 
-    async def events() -> AsyncIterator[str]:
-        # Each stream ends after STREAM_SECONDS and the browser reconnects at once: uvicorn
-        # waits for open responses before it stops, and would wait forever on endless ones.
-        deadline = time.monotonic() + STREAM_SECONDS
-        yield f"retry: {RECONNECT_MS}\n\n"
-        async with feed.listening():
-            seen = 0
-            while (left := deadline - time.monotonic()) > 0:
-                try:
-                    update = await asyncio.wait_for(feed.next(seen), left)
-                except TimeoutError:
-                    return
-                if update is None:
-                    return
-                seen, found = update
-                html = feed.rendered(seen, found, role, render_live)
-                yield f"event: overview\ndata: {json.dumps({'html': html})}\n\n"
+    def show(snapshot: Snapshot) -> tuple[str, dict[str, Any]]:
+        if view == "pulse":
+            return "pulse", {"at": snapshot.overview.generated_at.isoformat()}
+        html = feed.rendered(snapshot.version, role, lambda: render_live(snapshot.overview, role))
+        return "overview", {"html": html}
 
+    return event_stream(feed, show)
+
+
+def event_stream(feed: Feed, show: Show, job: str | None = None) -> Response:
+    """The SSE answer: each stream ends after STREAM_SECONDS (see feed.events)."""
+    found = events(feed, show, STREAM_SECONDS, RECONNECT_MS, job)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(found, media_type="text/event-stream", headers=headers)
 
 
 @router.get("/find")

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from app.api.deps import CoreDep, Session
@@ -42,7 +43,7 @@ def _when(value: str | None) -> datetime | None:
         raise BadRequest(f"'{text}' is not a date and time") from None
 
 
-@router.get("/tasks")
+@router.get("/tasks", response_class=HTMLResponse)
 async def tasks_page(
     request: Request,
     db: Session,

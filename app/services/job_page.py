@@ -47,14 +47,15 @@ class Window:
 class ServingWorker:
     id: str
     owner: str
-    heartbeat_age_seconds: float
+    last_heartbeat: datetime
 
 
 @dataclass(frozen=True)
-class JobPage:
+class JobNow:
+    """The part of the page that follows the live feed: cheap enough to read every second
+    (the trigger-kept counters, one index probe, the per-minute rollup)."""
+
     job_name: str
-    paused: bool
-    internal: bool
     generated_at: datetime
     counts: dict[str, int]
     queue_depth: int
@@ -64,6 +65,14 @@ class JobPage:
     chart_start: datetime  # the first minute of the chart's series
     completed_per_minute: list[int]
     failed_per_minute: list[int]
+
+
+@dataclass(frozen=True)
+class JobPage:
+    now: JobNow
+    job_name: str
+    paused: bool
+    internal: bool
     sample_size: int
     run_seconds: dict[int, float]  # quantile -> seconds; empty without completed tasks
     wait_seconds: dict[int, float]
@@ -152,7 +161,7 @@ async def _durations(session: AsyncSession, job: Job) -> tuple[list[float], list
     return runs, waits
 
 
-async def _workers(session: AsyncSession, job: Job, now: datetime) -> list[ServingWorker]:
+async def _workers(session: AsyncSession, job: Job) -> list[ServingWorker]:
     rows = await session.execute(
         select(Worker.id, User.email, Worker.last_heartbeat)
         .join(WorkerJob, WorkerJob.worker_id == Worker.id)
@@ -161,33 +170,22 @@ async def _workers(session: AsyncSession, job: Job, now: datetime) -> list[Servi
         .order_by(Worker.last_heartbeat.desc())
         .limit(TOP_WORKERS)
     )
-    return [
-        ServingWorker(str(wid), email, max(0.0, (now - beat).total_seconds()))
-        for wid, email, beat in rows.all()
-    ]
+    return [ServingWorker(str(wid), email, beat) for wid, email, beat in rows.all()]
 
 
-async def collect(session: AsyncSession, job_name: str) -> JobPage | None:
-    """The job page's numbers; None for a job never registered (or deleted). Never writes."""
+async def registered(session: AsyncSession, job_name: str) -> Job | None:
+    """The job by its full name, unless never registered or deleted."""
     job = (await session.execute(select(Job).where(Job.full_name == job_name))).scalar_one_or_none()
-    if job is None or job.deleted:
-        return None
-    now = (await session.execute(select(utcnow()))).scalar_one()
-    counts = await _counts(session, job_name)
+    return None if job is None or job.deleted else job
+
+
+async def _now_of(session: AsyncSession, job: Job, now: datetime) -> JobNow:
+    counts = await _counts(session, job.full_name)
     oldest = await _oldest_pending(session, job)
-    per_minute = await _per_minute(session, job_name, now)
+    per_minute = await _per_minute(session, job.full_name, now)
     chart_start = stats.minute_of(now, 60 * (CHART_MINUTES - 1))
-    runs, waits = await _durations(session, job)
-    schedules = await session.execute(
-        select(Schedule)
-        .where(Schedule.job_name == job_name)
-        .order_by(Schedule.created_at)
-        .limit(TOP_SCHEDULES)
-    )
-    return JobPage(
-        job_name=job_name,
-        paused=job.paused,
-        internal=job.room_id == INTERNAL_ROOM,
+    return JobNow(
+        job_name=job.full_name,
         generated_at=now,
         counts=counts,
         queue_depth=counts[TaskStatus.PENDING],
@@ -199,9 +197,39 @@ async def collect(session: AsyncSession, job_name: str) -> JobPage | None:
         chart_start=chart_start,
         completed_per_minute=_series(per_minute, chart_start, TaskStatus.COMPLETED),
         failed_per_minute=_series(per_minute, chart_start, TaskStatus.FAILED),
+    )
+
+
+async def live(session: AsyncSession, job_name: str) -> JobNow | None:
+    """The live part alone (what the dashboard feed reads each second for a watched job);
+    None for a job never registered (or deleted). Never writes."""
+    job = await registered(session, job_name)
+    if job is None:
+        return None
+    return await _now_of(session, job, (await session.execute(select(utcnow()))).scalar_one())
+
+
+async def collect(session: AsyncSession, job_name: str) -> JobPage | None:
+    """The job page's numbers; None for a job never registered (or deleted). Never writes."""
+    job = await registered(session, job_name)
+    if job is None:
+        return None
+    now = (await session.execute(select(utcnow()))).scalar_one()
+    runs, waits = await _durations(session, job)
+    schedules = await session.execute(
+        select(Schedule)
+        .where(Schedule.job_name == job_name)
+        .order_by(Schedule.created_at)
+        .limit(TOP_SCHEDULES)
+    )
+    return JobPage(
+        now=await _now_of(session, job, now),
+        job_name=job_name,
+        paused=job.paused,
+        internal=job.room_id == INTERNAL_ROOM,
         sample_size=len(runs),
         run_seconds=percentiles(runs),
         wait_seconds=percentiles(waits),
-        workers=await _workers(session, job, now),
+        workers=await _workers(session, job),
         schedules=list(schedules.scalars()),
     )

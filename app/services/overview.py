@@ -29,7 +29,7 @@ ACTIVE = (TaskStatus.PENDING, TaskStatus.CLAIMED, TaskStatus.RUNNING)
 class WorkerRow:
     id: str
     owner: str
-    heartbeat_age_seconds: float
+    last_heartbeat: datetime
     jobs: list[str]
 
 
@@ -87,7 +87,7 @@ async def _throughput(
     return found
 
 
-async def _workers(session: AsyncSession, now: datetime) -> list[WorkerRow]:
+async def _workers(session: AsyncSession) -> list[WorkerRow]:
     rows = (
         await session.execute(
             select(Worker.id, User.email, Worker.last_heartbeat)
@@ -107,10 +107,7 @@ async def _workers(session: AsyncSession, now: datetime) -> list[WorkerRow]:
         )
         for worker_id, name in pairs.all():
             served.setdefault(worker_id, []).append(name)
-    return [
-        WorkerRow(str(wid), email, max(0.0, (now - beat).total_seconds()), served.get(wid, []))
-        for wid, email, beat in rows
-    ]
+    return [WorkerRow(str(wid), email, beat, served.get(wid, [])) for wid, email, beat in rows]
 
 
 def _task_row(task: Task) -> TaskRow:
@@ -160,7 +157,7 @@ async def collect(session: AsyncSession) -> Overview:
         jobs=jobs,
         job_count=len(found.jobs),
         throughput=await _throughput(session, [j.job_name for j in jobs], found.generated_at),
-        workers=await _workers(session, found.generated_at),
+        workers=await _workers(session),
         worker_count=int(worker_count or 0),
         providers=[ProviderRow(name, str(wid)) for name, wid in providers],
         provider_count=int(provider_count or 0),

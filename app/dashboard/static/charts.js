@@ -1,16 +1,20 @@
 // Charts drawn by the vendored uPlot from series the pages carry in data-series attributes
 // (no inline script): the job page's throughput over the last hour, and the overview's
-// per-job "last 15 min" lines, which follow the live feed: each time dashboard.js swaps in
-// a new #live, the existing charts move into the new cells and take the new numbers.
+// per-job "last 15 min" lines. Both follow the live feed: live.js swaps in a new #live (the
+// existing charts move into the new cells and take the new numbers) or a new job series.
 "use strict";
 
 (function () {
   if (!window.uPlot) return;
 
+  function seriesOf(data) {
+    const times = data.completed.map(function (_, i) { return data.start + 60 * i; });
+    return [times, data.completed, data.failed];
+  }
+
   const box = document.getElementById("job-chart");
   if (box) {
-    const data = JSON.parse(box.dataset.series);
-    const times = data.completed.map(function (_, i) { return data.start + 60 * i; });
+    const ink = getComputedStyle(document.body).color; // the axes follow dark mode
     const options = {
       width: Math.max(320, box.clientWidth || 800),
       height: 220,
@@ -19,10 +23,17 @@
         { label: "completed", stroke: "#2f8f4e", width: 2 },
         { label: "failed", stroke: "#c0392b", width: 2 },
       ],
-      axes: [{}, { label: "per minute" }],
+      axes: [{ stroke: ink }, { label: "per minute", stroke: ink }],
     };
-    const chart = new uPlot(options, [times, data.completed, data.failed], box);
+    const chart = new uPlot(options, seriesOf(JSON.parse(box.dataset.series)), box);
     box.dataset.drawn = "1";
+    // live.js puts each feed update's series here; the same chart takes them.
+    new MutationObserver(function () {
+      const data = JSON.parse(box.dataset.series);
+      chart.setData(seriesOf(data));
+      const total = data.completed.concat(data.failed).reduce(function (a, b) { return a + b; }, 0);
+      box.dataset.drawnTotal = String(total);
+    }).observe(box, { attributes: true, attributeFilter: ["data-series"] });
     window.addEventListener("resize", function () {
       chart.setSize({ width: Math.max(320, box.clientWidth), height: 220 });
     });

@@ -1,28 +1,15 @@
-// The dashboard's only script: live updates by Server-Sent Events, and the action
-// buttons (cancel, retry; pause, resume) sent with the page's CSRF token. No framework, no build step.
+// The action buttons (cancel, retry; pause, resume), sent with the page's CSRF token.
+// No framework, no build step; live updates are live.js's.
 "use strict";
 
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]');
-  const live = document.getElementById("live");
-  const state = document.getElementById("live-state");
   const flash = document.getElementById("flash");
 
   function say(text, isError) {
     flash.textContent = text;
     flash.className = isError ? "flash error" : "flash";
     flash.hidden = false;
-  }
-
-  if (live && window.EventSource) {
-    const source = new EventSource("/dashboard/stream");
-    source.addEventListener("overview", function (event) {
-      live.innerHTML = JSON.parse(event.data).html;
-      state.textContent = "live";
-    });
-    source.onerror = function () {
-      state.textContent = "reconnecting…";
-    };
   }
 
   document.addEventListener("click", async function (event) {
