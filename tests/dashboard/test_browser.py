@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 from playwright.async_api import Page, expect
 
@@ -13,7 +11,6 @@ from tests.beyond.conftest import JOB, Api
 from tests.dashboard.conftest import browser_login, user_with_token
 
 LIVE_DEADLINE_MS = 2000
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 
 
 async def _seed(api: Api, headers: dict[str, str]) -> tuple[str, list[str]]:
@@ -40,9 +37,6 @@ async def test_viewer_sees_the_same_numbers_as_the_stats_api(
         await expect(row.locator(f'td[data-status="{status}"]')).to_have_text(str(count))
     await expect(page.get_by_test_id("failures")).to_contain_text("boom: bad input")
     await expect(page.get_by_test_id("workers")).to_contain_text("worker@example.com")
-    if os.environ.get("JOBSERVER_DOCS_SCREENSHOT") == "1":
-        await expect(page.get_by_test_id("live-state")).to_have_text("live")
-        await page.screenshot(path=DOCS_SCREENSHOT, full_page=True)
 
 
 async def test_a_submitted_task_appears_and_turns_completed_without_a_reload(
