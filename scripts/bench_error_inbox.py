@@ -11,11 +11,12 @@ services/tasks/fingerprints.py), the rest completed, over 100 jobs; then VACUUM 
 1. Inbox reads: each statement the inbox sends (services/failure_groups.py; the task list
    filtered to a group, services/task_browse.py) under EXPLAIN (ANALYZE, BUFFERS), and the
    whole `groups()` call through SQLAlchemy, median of five.
-2. Write cost: `--cycles` submit -> claim -> running -> completed cycles through the real
-   PostgreSQL task store (app/db/store/postgres.py: the statements the service sends), by
-   `--concurrency` loops at once, with every index, without migration 0010's index, and
-   without the six indexes of migrations 0008-0010; in one sitting, alternated over
-   `--rounds` rounds (indexes dropped and built again between variants).
+2. Write cost: `--cycles` tasks through submit -> claim -> running -> completed by the real
+   PostgreSQL task store (app/db/store/postgres.py: the statements the service sends),
+   `--batches` tasks per call (1: the hot path one at a time; 100: bulk submit, batch
+   claim and batch reports), by `--concurrency` loops at once; with every index, without
+   migration 0010's index, and without the six indexes of migrations 0008-0010, in one
+   sitting, alternated over `--rounds` rounds (indexes dropped and built again between).
 
 The scratch database is dropped at the end unless `--keep`.
 """
@@ -77,6 +78,7 @@ DASHBOARD_INDEXES = {
         "WHERE status = 'failed'"
     ),
 }
+STEPS = ("submit", "claim", "running", "completed")
 VARIANTS = {
     "all indexes": set(),
     "without 0010's": {"ix_tasks_failed_fingerprint"},
@@ -202,37 +204,48 @@ async def _cycles(
     actor: Actor,
     worker: str,
     target: Target,
-    cycles: int,
+    tasks: int,
+    batch: int,
     concurrency: int,
 ) -> dict[str, list[float]]:
-    """submit -> claim -> running -> completed, `cycles` times over `concurrency` loops."""
-    spent: dict[str, list[float]] = {"submit": [], "claim": [], "running": [], "completed": []}
+    """`tasks` tasks through submit -> claim -> running -> completed, `batch` per call, by
+    `concurrency` loops; the seconds each call took, by step."""
+    spent: dict[str, list[float]] = {step: [] for step in STEPS}
     policy = RetryPolicy()
 
-    async def timed(name: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def timed(step: str, call: Callable[[], Awaitable[Any]]) -> Any:
         started = time.perf_counter()
         result = await call()
-        spent[name].append(time.perf_counter() - started)
+        spent[step].append(time.perf_counter() - started)
         return result
 
-    async def loop(count: int) -> None:
-        for _ in range(count):
-            task = NewTask(id=str(uuid.uuid4()), payload="{}")
-            await timed("submit", lambda t=task: store.submit(target, [t]))
-            claimed = await timed("claim", lambda: store.claim(worker, str(actor.id), 1, 60.0))
-            for change in claimed.changes:
-                held = change.task
-                for status in (TaskStatus.RUNNING, TaskStatus.COMPLETED):
-                    report = Report(held.id, status, attempt=held.attempt, worker_id=worker)
-                    await timed(status.value, lambda r=report: store.report([r], actor, policy))
+    async def loop(rounds: int) -> None:
+        for _ in range(rounds):
+            new = [NewTask(id=str(uuid.uuid4()), payload="{}") for _ in range(batch)]
+            await timed("submit", lambda n=new: store.submit(target, n))
+            claimed = await timed("claim", lambda: store.claim(worker, str(actor.id), batch, 60.0))
+            held = [change.task for change in claimed.changes]
+            for status in (TaskStatus.RUNNING, TaskStatus.COMPLETED):
+                reports = [Report(t.id, status, attempt=t.attempt, worker_id=worker) for t in held]
+                if reports:
+                    await timed(status.value, lambda r=reports: store.report(r, actor, policy))
 
-    await asyncio.gather(*(loop(cycles // concurrency) for _ in range(concurrency)))
+    await asyncio.gather(*(loop(tasks // batch // concurrency) for _ in range(concurrency)))
     return spent
+
+
+async def _use_indexes(db: asyncpg.Connection, dropped: set[str]) -> None:
+    """Drops the indexes in `dropped`, builds the others of DASHBOARD_INDEXES if missing."""
+    for index, definition in DASHBOARD_INDEXES.items():
+        if index in dropped:
+            await db.execute(f"DROP INDEX IF EXISTS {index}")
+        else:
+            await db.execute(f"CREATE INDEX IF NOT EXISTS {index} {definition}")
 
 
 async def _writes(db: asyncpg.Connection, url: str, args: argparse.Namespace) -> None:
     say(
-        f"\n-- write cost: {args.cycles:,} cycles x {args.rounds} rounds, "
+        f"\n-- write cost: {args.cycles:,} tasks per run, {args.rounds} rounds, "
         f"{args.concurrency} loops --"
     )
     user = await db.fetchval("SELECT id FROM users LIMIT 1")
@@ -250,35 +263,33 @@ async def _writes(db: asyncpg.Connection, url: str, args: argparse.Namespace) ->
     actor = Actor(id=user, role="operator")
     target = Target(job_name=job["full_name"], room_id=job["room_id"], created_by=str(user))
     store = PostgresTaskStore(url, pool_size=args.concurrency)
-    await store.start()
-    results: dict[str, list[dict[str, list[float]]]] = {name: [] for name in VARIANTS}
-    present = set(DASHBOARD_INDEXES)
+    runs: dict[tuple[int, str], list[dict[str, list[float]]]] = {}
     try:
-        await _cycles(store, actor, worker, target, 200, args.concurrency)  # warm up
         for _ in range(args.rounds):
-            for name, dropped in VARIANTS.items():
-                for index in sorted(present & dropped):
-                    await db.execute(f"DROP INDEX {index}")
-                for index in sorted(set(DASHBOARD_INDEXES) - dropped - present):
-                    await db.execute(f"CREATE INDEX {index} {DASHBOARD_INDEXES[index]}")
-                present = set(DASHBOARD_INDEXES) - dropped
-                # Plans were made with the old index set: fresh connections plan anew.
-                await store.close()
-                await store.start()
-                started = time.perf_counter()
-                spent = await _cycles(store, actor, worker, target, args.cycles, args.concurrency)
-                spent["wall"] = [time.perf_counter() - started]
-                results[name].append(spent)
+            for batch in args.batches:
+                for name, dropped in VARIANTS.items():
+                    await _use_indexes(db, dropped)
+                    # Fresh connections: plans made with another set of indexes go.
+                    await store.start()
+                    await _cycles(store, actor, worker, target, 100 * batch, batch, 1)
+                    started = time.perf_counter()
+                    spent = await _cycles(
+                        store, actor, worker, target, args.cycles, batch, args.concurrency
+                    )
+                    spent["wall"] = [time.perf_counter() - started]
+                    await store.close()
+                    runs.setdefault((batch, name), []).append(spent)
     finally:
         await store.close()
-    for name, runs in results.items():
-        rate = [args.cycles / run["wall"][0] for run in runs]
+        await _use_indexes(db, set())
+    for (batch, name), found in runs.items():
+        rate = [args.cycles / run["wall"][0] for run in found]
         each = " ".join(f"{r:.0f}" for r in rate)
-        parts = [f"{name:<26} {statistics.mean(rate):7.0f} cycles/s ({each})"]
-        for step in ("submit", "claim", "running", "completed"):
-            ms = [statistics.mean(run[step]) * 1000 for run in runs]
-            parts.append(f"{step} {statistics.mean(ms):.3f} ms")
-        say("  ".join(parts))
+        parts = [f"batch {batch:<4} {name:<24} {statistics.mean(rate):7.0f} tasks/s ({each})"]
+        for step in STEPS:
+            ms = statistics.median([statistics.median(run[step]) * 1000 for run in found])
+            parts.append(f"{step} {ms:.2f}")
+        say("  ".join(parts) + "  (median ms per call)")
 
 
 async def main() -> None:
@@ -286,10 +297,12 @@ async def main() -> None:
     parser.add_argument("--admin-url", default="postgresql://127.0.0.1:5432/test")
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--groups", type=int, default=50)
-    parser.add_argument("--cycles", type=int, default=4000)
+    parser.add_argument("--cycles", type=int, default=4000, help="tasks per timed run")
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 100])
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--writes-only", action="store_true")
     args = parser.parse_args()
     name = f"bench_error_inbox_{os.getpid()}"
     admin = await asyncpg.connect(args.admin_url)
@@ -301,7 +314,8 @@ async def main() -> None:
         await engine.dispose()
         db = await asyncpg.connect(url)
         fingerprints = await _fill(db, args.tasks, args.groups)
-        await _reads(db, url, fingerprints)
+        if not args.writes_only:
+            await _reads(db, url, fingerprints)
         await _writes(db, url, args)
         await db.close()
     finally:
