@@ -1,6 +1,7 @@
 """The error inbox's reads: failed tasks grouped by fingerprint with exact counts, and a
-group's tasks a batch at a time. Both read only ix_tasks_failed_fingerprint (migration
-0010), so their cost follows the number of failed tasks, never the size of the table."""
+group's tasks a batch at a time. Both walk ix_tasks_failed_fingerprint (migration 0010),
+so their cost follows the number of failed tasks, never the size of the table; the
+groups' labels cost one row each."""
 
 from __future__ import annotations
 
