@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Job, Task, User, Worker, WorkerJob
 from app.services import users
+from app.services.tasks.fingerprints import fingerprint_of
 
 
 async def make_user(
@@ -63,6 +64,11 @@ async def make_task(
     status: str = "pending",
     **values: Any,
 ) -> Task:
+    if status == "failed":
+        # As the task store would have written it (it fingerprints every failure).
+        values.setdefault(
+            "error_fingerprint", fingerprint_of(values.get("error"), values.get("traceback"))
+        )
     task = Task(
         id=uuid.uuid4(),
         job_id=job.id,

@@ -1,149 +1,130 @@
-"""The error inbox under /dashboard/failures: recent failed tasks grouped by fingerprint,
-with one POST each to retry or cancel a whole group (through TaskService, audited)."""
+"""The error inbox under /dashboard/failures: failed tasks grouped by fingerprint with
+exact counts (services/failure_groups.py), a link to each group's tasks in the task list,
+and one POST each to retry a whole group or cancel what it retried (through TaskService,
+task by task, audited)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.deps import CoreDep, Session
 from app.dashboard.auth import DashboardSession
 from app.dashboard.routes import PREFIX, CheckedSession, PageSession, templates
-from app.db.models import Task
-from app.errors import Forbidden, JobserverError
+from app.errors import BadRequest, Forbidden, JobserverError
+from app.services import failure_groups
+from app.services.failure_groups import Mark
+from app.services.tasks.service import TaskService
 
-# Grouped over the newest failures only, read through ix_tasks_status_seq: the page's cost
-# stays bounded however large the tasks table grows.
-WINDOW = 1000
-FRAME = re.compile(r'^\s*File "[^"]*", line \d+, in .+$')
+# A group is walked this many tasks at a time, and one request acts on at most
+# GROUP_ACTION_LIMIT of them: a larger group takes another press (the page says so).
+GROUP_BATCH = 500
+GROUP_ACTION_LIMIT = 10_000
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-audit = logging.getLogger("jobserver.dashboard.audit")
+audit = logging.getLogger("jobserver.audit")
 
 
-def fingerprint_of(error: str | None, traceback: str | None) -> str:
-    """The exception type plus its first line, or plus the innermost frame when a
-    traceback exists (so messages carrying ids still group together)."""
-    first = (error or "unknown error").strip().splitlines()[0] if error else "unknown error"
-    kind = first.split(":", 1)[0].strip()
-    frames = [line.strip() for line in (traceback or "").splitlines() if FRAME.match(line)]
-    return f"{kind} @ {frames[-1]}" if frames else first
-
-
-def key_of(fingerprint: str) -> str:
-    return hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
-
-
-@dataclass
-class Group:
-    fingerprint: str
-    key: str
-    sample: str
-    first_seen: datetime | None = None
-    last_seen: datetime | None = None
-    jobs: set[str] = field(default_factory=set)
-    task_ids: list[uuid.UUID] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.task_ids)
-
-    def add(self, task: Task) -> None:
-        self.task_ids.append(task.id)
-        self.jobs.add(task.job_name)
-        seen = task.completed_at or task.created_at
-        self.first_seen = seen if self.first_seen is None else min(self.first_seen, seen)
-        self.last_seen = seen if self.last_seen is None else max(self.last_seen, seen)
-
-
-async def groups(db: AsyncSession, window: int = WINDOW) -> list[Group]:
-    """Failure groups over the newest `window` failed tasks, the largest first."""
-    rows = await db.scalars(
-        select(Task).where(Task.status == "failed").order_by(Task.seq.desc()).limit(window)
-    )
-    found: dict[str, Group] = {}
-    for task in rows:
-        fingerprint = fingerprint_of(task.error, task.traceback)
-        key = key_of(fingerprint)
-        group = found.setdefault(key, Group(fingerprint, key, task.error or ""))
-        group.add(task)
-    return sorted(found.values(), key=lambda g: (-g.count, g.fingerprint))
-
-
-async def _group(db: AsyncSession, key: str) -> Group | None:
-    return next((g for g in await groups(db) if g.key == key), None)
-
-
-@router.get("/failures", response_class=HTMLResponse)
-async def failures(
-    request: Request,
-    db: Session,
-    me: PageSession,
-    group: str | None = None,
-    retried: Annotated[list[uuid.UUID] | None, Query()] = None,
-) -> Response:
-    found = await groups(db)
-    opened = next((g for g in found if g.key == group), None)
+async def _page(request: Request, db: Session, me: DashboardSession, **extra: Any) -> Response:
     context: dict[str, Any] = {
         "me": me,
-        "groups": found,
-        "opened": opened,
-        "window": WINDOW,
-        "retried": retried or [],
+        "groups": await failure_groups.groups(db),
         "can_act": me.actor.role != "viewer",
+        "retried": [],
+        "more": False,
+        **extra,
     }
     return templates.TemplateResponse(request, "failures.html", context)
 
 
-def _refuse_viewers(me: DashboardSession) -> None:
+@router.get("/failures", response_class=HTMLResponse)
+async def failures(request: Request, db: Session, me: PageSession) -> Response:
+    return await _page(request, db, me)
+
+
+def _refuse_viewers(me: DashboardSession, action: str) -> None:
     if me.actor.role == "viewer":
-        raise Forbidden("Viewers cannot change tasks")
+        raise Forbidden(f"Viewers may not {action} tasks")
 
 
-async def _each(action: str, ids: list[uuid.UUID], core: CoreDep, me: DashboardSession) -> int:
-    """Applies the TaskService action to each task; the ones it refuses are skipped."""
-    done = 0
+async def _each(
+    tasks: TaskService, action: str, ids: list[uuid.UUID], me: DashboardSession
+) -> list[uuid.UUID]:
+    """Applies the TaskService action to each task; returns those it did (the ones it
+    refuses, e.g. a job gone or a task no longer failed, are skipped)."""
+    act = tasks.retry if action == "retry" else tasks.cancel
+    done = []
     for task_id in ids:
         try:
-            if action == "retry":
-                await core.tasks.retry(me.actor, task_id)
-            else:
-                await core.tasks.cancel(me.actor, task_id)
-            done += 1
+            await act(me.actor, task_id)
         except JobserverError:
-            pass
+            continue
+        done.append(task_id)
     return done
 
 
-@router.post("/failures/{key}/retry")
-async def retry_all(key: str, db: Session, core: CoreDep, me: CheckedSession) -> Response:
-    """Retries a group's failed tasks; the page then offers to cancel those retries (failed
-    is terminal, so cancelling only makes sense for the retried, live tasks)."""
-    _refuse_viewers(me)
-    group = await _group(db, key)
-    ids = group.task_ids if group else []
-    done = await _each("retry", ids, core, me)
-    audit.info("dashboard retry-all by %s: group %s: %d of %d", me.actor.id, key, done, len(ids))
-    query = "&".join(f"retried={task_id}" for task_id in ids)
-    return RedirectResponse(f"{PREFIX}/failures?{query}", status_code=303)
+def _audit(me: DashboardSession, action: str, done: list[uuid.UUID], **extra: Any) -> None:
+    audit.info(
+        "dashboard %s",
+        action,
+        extra={
+            "actor_id": str(me.actor.id),
+            "actor_email": me.email,
+            "action": action,
+            "count": len(done),
+            "task_ids": [str(t) for t in done],
+            **extra,
+        },
+    )
+
+
+@router.post("/failures/{fingerprint}/retry", response_class=HTMLResponse)
+async def retry_all(
+    request: Request, fingerprint: str, db: Session, core: CoreDep, me: CheckedSession
+) -> Response:
+    """Retries every failed task of a group, a batch at a time (up to GROUP_ACTION_LIMIT
+    per request). The answer is the inbox with a form to cancel those retries: failed is
+    terminal, so only the retried, live tasks can be cancelled."""
+    _refuse_viewers(me, "retry")
+    retried: list[uuid.UUID] = []
+    walked = 0
+    mark: Mark | None = None
+    while walked < GROUP_ACTION_LIMIT:
+        limit = min(GROUP_BATCH, GROUP_ACTION_LIMIT - walked)
+        ids, mark = await failure_groups.group_batch(db, fingerprint, mark, limit)
+        if mark is None:
+            break
+        walked += len(ids)
+        retried += await _each(core.tasks, "retry", ids, me)
+    more = mark is not None and bool(
+        (await failure_groups.group_batch(db, fingerprint, mark, 1))[0]
+    )
+    _audit(me, "group_retry", retried, fingerprint=fingerprint, walked=walked)
+    return await _page(request, db, me, retried=retried, more=more)
+
+
+def _task_ids(text: str) -> list[uuid.UUID]:
+    words = text.split()
+    if len(words) > GROUP_ACTION_LIMIT:
+        raise BadRequest(f"At most {GROUP_ACTION_LIMIT} tasks at once")
+    try:
+        return [uuid.UUID(word) for word in dict.fromkeys(words)]
+    except ValueError:
+        raise BadRequest("task_ids holds something that is not a task id") from None
 
 
 @router.post("/failures/cancel")
 async def cancel_all(
-    core: CoreDep, me: CheckedSession, task_id: Annotated[list[uuid.UUID], Form()]
+    core: CoreDep, me: CheckedSession, task_ids: Annotated[str, Form()]
 ) -> Response:
-    """Cancels the listed tasks (a group's retries) that are still cancellable."""
-    _refuse_viewers(me)
-    done = await _each("cancel", task_id, core, me)
-    audit.info("dashboard cancel-all by %s: %d of %d", me.actor.id, done, len(task_id))
+    """Cancels the tasks a retry-all retried (space-separated ids, one form field) that
+    are still cancellable."""
+    _refuse_viewers(me, "cancel")
+    ids = _task_ids(task_ids)
+    done = await _each(core.tasks, "cancel", ids, me)
+    _audit(me, "group_cancel", done, requested=len(ids))
     return RedirectResponse(f"{PREFIX}/failures", status_code=303)

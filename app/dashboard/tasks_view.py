@@ -56,6 +56,7 @@ async def tasks_page(
     submitted_from: Annotated[str | None, Query(alias="from")] = None,
     submitted_to: Annotated[str | None, Query(alias="to")] = None,
     q: str | None = None,
+    fingerprint: str | None = None,
     order: Literal["newest", "oldest"] = "newest",
     after: str | None = None,
     before: str | None = None,
@@ -74,6 +75,7 @@ async def tasks_page(
         submitted_from=_when(submitted_from),
         submitted_to=_when(submitted_to),
         id_prefix=_blank(q),
+        fingerprint=_blank(fingerprint),
         owner=scope.owned_by(limit) if limit is not None else None,
     )
     cursor_text = _blank(before) or _blank(after)

@@ -204,6 +204,9 @@ class Task(Base):
     progress: Mapped[float | None] = mapped_column(Float, default=None)
     progress_message: Mapped[str | None] = mapped_column(Text, default=None)
     progress_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Set by the task store whenever the task becomes failed, whoever fails it, and
+    # cleared by a retry: services/tasks/fingerprints.py (the error inbox groups by it).
+    error_fingerprint: Mapped[str | None] = mapped_column(String(16), default=None)
 
     __table_args__ = (
         CheckConstraint(STATUS_CHECK, name="status"),
@@ -276,6 +279,19 @@ class Task(Base):
             "concurrency_key",
             postgresql_where=text("status IN ('claimed', 'running')"),
             sqlite_where=text("status IN ('claimed', 'running')"),
+        ),
+        # The error inbox (migration 0010): failed tasks by fingerprint. Grouping reads
+        # only the index (job and finish time ride along); a group's tasks are a range
+        # in (created_at, seq) order, as the task list pages them.
+        Index(
+            "ix_tasks_failed_fingerprint",
+            "error_fingerprint",
+            "created_at",
+            "seq",
+            "job_name",
+            "completed_at",
+            postgresql_where=text("status = 'failed'"),
+            sqlite_where=text("status = 'failed'"),
         ),
         # Dependencies: the repair pass over tasks still waiting on parents.
         Index(

@@ -51,6 +51,8 @@ class Filters:
     submitted_from: datetime | None = None
     submitted_to: datetime | None = None
     id_prefix: str | None = None
+    # An error inbox group: failed tasks of this fingerprint (ix_tasks_failed_fingerprint).
+    fingerprint: str | None = None
     # Under the `own` read scope: the user whose tasks alone are listed.
     owner: ColumnElement[bool] | None = field(default=None, compare=False)
 
@@ -96,6 +98,10 @@ def _where(filters: Filters) -> list[ColumnElement[bool]]:
     if filters.id_prefix:
         low, high = id_range(filters.id_prefix)
         found.append(and_(Task.id >= low, Task.id <= high))
+    if filters.fingerprint:
+        # Only failed tasks carry one; the status term lets the partial index serve.
+        found.append(Task.status == "failed")
+        found.append(Task.error_fingerprint == filters.fingerprint)
     if filters.owner is not None:
         found.append(filters.owner)
     return found

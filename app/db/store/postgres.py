@@ -17,9 +17,10 @@ import asyncpg
 from app.db.asyncpg_args import asyncpg_connect_args
 from app.db.store import postgres_sql as sql
 from app.services.actors import Actor
+from app.services.tasks.fingerprints import fingerprint_of
 from app.services.tasks.records import COLUMNS, Change, TaskRecord, TaskView
 from app.services.tasks.retry import JITTER_HIGH, JITTER_LOW, RetryPolicy
-from app.services.tasks.states import Cause, edge_arrays
+from app.services.tasks.states import Cause, TaskStatus, edge_arrays
 from app.services.tasks.store import (
     Beat,
     Claimed,
@@ -291,6 +292,7 @@ class PostgresTaskStore:
             [r.attempt for r in reports],
             [r.worker_id for r in reports],
             [r.traceback for r in reports],
+            [_fingerprint(r) for r in reports],
             str(actor.id),
             actor.is_superuser,
             edge_from,
@@ -383,6 +385,7 @@ class PostgresTaskStore:
             selection.silent_since,
             selection.stale_before,
             error,
+            fingerprint_of(error, None),
             *_policy_args(policy),
         )
         first = rows[0]
@@ -403,10 +406,29 @@ class PostgresTaskStore:
         return await self._moved(sql.EXPIRE_LEASES, SWEEP_BATCH)
 
     async def fail_timed_out(self, grace_seconds: float, policy: RetryPolicy) -> list[Change]:
-        return await self._moved(sql.FAIL_TIMED_OUT, float(grace_seconds), *_policy_args(policy))
+        args = (float(grace_seconds), *_policy_args(policy))
+
+        async def fail(connection: asyncpg.Connection) -> list[Change]:
+            # Two statements, one transaction: the statement builds each error from its
+            # job's timeout, then the tasks it failed get their fingerprints.
+            async with connection.transaction():
+                rows = await connection.fetch(sql.FAIL_TIMED_OUT, *args)
+                changes = [_change(row, 0, row["old_status"]) for row in rows]
+                failed = [c.task for c in changes if c.task.status == TaskStatus.FAILED]
+                if failed:
+                    await connection.execute(
+                        sql.STAMP_FINGERPRINTS,
+                        [t.id for t in failed],
+                        [fingerprint_of(t.error, None) for t in failed],
+                    )
+            return changes
+
+        return await self._run(fail)
 
     async def fail_stuck_internal(self, older_than_seconds: float, error: str) -> list[Change]:
-        return await self._moved(sql.FAIL_STUCK_INTERNAL, float(older_than_seconds), error)
+        return await self._moved(
+            sql.FAIL_STUCK_INTERNAL, float(older_than_seconds), error, fingerprint_of(error, None)
+        )
 
     async def settle_children(self, parent_ids: Sequence[str]) -> list[Change]:
         return await self._moved(sql.SETTLE_CHILDREN, list(parent_ids))
@@ -452,6 +474,14 @@ class PostgresTaskStore:
             )
         heads = [DueHead(r["job_name"], r["room_id"], r["id"]) for r in rows if r["id"] is not None]
         return heads, rows[0]["now"]
+
+
+def _fingerprint(report: Report) -> str | None:
+    """Only a failure report pays for a fingerprint; the statement keeps it only when the
+    task stays failed (not re-queued). The error is stored as `NULLIF(error, '')`."""
+    if report.status != TaskStatus.FAILED:
+        return None
+    return fingerprint_of(report.error or None, report.traceback)
 
 
 def _key_of(task: NewTask) -> str:

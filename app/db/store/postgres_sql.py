@@ -368,8 +368,10 @@ REPORT = _numbered(
     f"""
 WITH req AS (
     SELECT * FROM unnest($ids::uuid[], $statuses::text[], $errors::text[], $results::text[],
-                         $attempts::int[], $worker_ids::uuid[], $tracebacks::text[])
-        WITH ORDINALITY AS r(id, status, error, result, attempt, worker_id, traceback, ord)
+                         $attempts::int[], $worker_ids::uuid[], $tracebacks::text[],
+                         $fingerprints::text[])
+        WITH ORDINALITY AS r(id, status, error, result, attempt, worker_id, traceback,
+                             fingerprint, ord)
 ), edges AS (
     SELECT * FROM unnest($edge_from::text[], $edge_to::text[]) AS e(old, new)
 ), cur AS (
@@ -379,7 +381,7 @@ WITH req AS (
     ORDER BY t.seq
     FOR UPDATE OF t
 ), judged AS (
-    SELECT r.ord, r.status AS wanted, r.error, r.result, r.traceback, c.seq,
+    SELECT r.ord, r.status AS wanted, r.error, r.result, r.traceback, r.fingerprint, c.seq,
            c.status AS old_status,
            c.attempt AS old_attempt, c.worker_id AS old_worker_id,
            (r.status = 'failed' AND NOT c.internal AND c.attempt < c.max_attempts) AS requeue,
@@ -431,7 +433,11 @@ WITH req AS (
                      ELSE t.error END,
         result = CASE WHEN g.verdict = 'apply' AND g.wanted = 'completed' AND g.result IS NOT NULL
                       THEN g.result::jsonb ELSE t.result END,
-        traceback = CASE WHEN g.verdict = 'apply' THEN g.traceback ELSE t.traceback END
+        traceback = CASE WHEN g.verdict = 'apply' THEN g.traceback ELSE t.traceback END,
+        -- Only a task that stays failed carries one (a re-queued failure is pending).
+        error_fingerprint = CASE WHEN g.verdict <> 'apply' THEN t.error_fingerprint
+                                 WHEN g.wanted = 'failed' AND NOT g.requeue THEN g.fingerprint
+                                 END
     FROM judged g
     WHERE t.seq = g.seq AND g.verdict IN ('apply', 'repeat')
     RETURNING {task_columns("t")}, g.ord AS ord_
@@ -446,6 +452,7 @@ WITH req AS (
         "attempts",
         "worker_ids",
         "tracebacks",
+        "fingerprints",
         "actor",
         "admin",
         "edge_from",
@@ -520,7 +527,7 @@ WITH {_ONE_TASK}, {_ONE_JUDGED.format(rules=_RETRY_RULES)}, upd AS (
     UPDATE tasks t SET status = 'pending', attempt = t.attempt + 1,
         max_attempts = GREATEST(t.max_attempts, t.attempt + 1), run_at = now(),
         worker_id = NULL, claimed_at = NULL, started_at = NULL, completed_at = NULL,
-        lease_expires_at = NULL
+        lease_expires_at = NULL, error_fingerprint = NULL
     FROM judged g WHERE t.seq = g.seq AND g.verdict = 'apply'
     RETURNING {task_columns("t")}, g.ord AS ord_
 ), orphaned AS (SELECT NULL::text AS room_id WHERE false)
@@ -610,7 +617,8 @@ WORKER_OWNER = "SELECT user_id FROM workers WHERE id = $1"
 # --- the server's own transitions -------------------------------------------------------------
 
 # The tasks a `victims`-like CTE `held` names: re-queued while attempts remain (not
-# @internal), else failed with $error; `old_status` comes back for the events.
+# @internal), else failed with their `error` and its `fingerprint` (computed in Python:
+# services/tasks/fingerprints.py); `old_status` comes back for the events.
 _LOSE = f"""
 moved AS (
     UPDATE tasks t SET
@@ -622,7 +630,8 @@ moved AS (
         started_at = CASE WHEN g.requeue THEN NULL ELSE t.started_at END,
         completed_at = CASE WHEN g.requeue THEN NULL ELSE now() END,
         lease_expires_at = NULL,
-        error = g.error
+        error = g.error,
+        error_fingerprint = CASE WHEN g.requeue THEN NULL ELSE g.fingerprint END
     FROM (SELECT h.*, (NOT h.internal AND h.attempt < h.max_attempts) AS requeue FROM held h) AS g
     WHERE t.seq = g.seq
     RETURNING {task_columns("t")}, g.status AS old_status
@@ -647,7 +656,8 @@ WITH victims AS (
     ORDER BY id
     FOR UPDATE
 ), held AS (
-    SELECT t.seq, t.status, t.attempt, t.max_attempts, t.internal, $error::text AS error
+    SELECT t.seq, t.status, t.attempt, t.max_attempts, t.internal, $error::text AS error,
+           $fingerprint::text AS fingerprint
     FROM tasks t
     WHERE t.worker_id IN (SELECT id FROM victims) AND t.status IN ('claimed', 'running')
     ORDER BY t.seq
@@ -677,7 +687,7 @@ SELECT (SELECT array_agg(id) FROM gone) AS worker_ids,
        {task_columns("m")}, m.old_status, {position("m", counted=False)} AS position
 FROM (SELECT 1) AS one LEFT JOIN moved m ON true
 """,
-    ["ids", "silent_since", "stale_before", "error", "base", "cap", "low", "high"],
+    ["ids", "silent_since", "stale_before", "error", "fingerprint", "base", "cap", "low", "high"],
 )
 
 # Tasks claimed while their job had no limits (limits set since) are not in its counters:
@@ -723,13 +733,15 @@ WITH expired AS (
 # worker is stuck or gone without noticing. No float may abort the whole pass: the
 # timeout is capped (1e300 and Infinity would overflow the interval) and one that is not
 # positive counts as none (-1e300 overflows the timestamp); NaN sorts above all numbers
-# in PostgreSQL, so it takes the cap.
+# in PostgreSQL, so it takes the cap. The error is built here, per job, so the tasks that
+# fail are fingerprinted by STAMP_FINGERPRINTS in the same transaction.
 FAIL_TIMED_OUT = _numbered(
     f"""
 WITH held AS (
     SELECT t.seq, t.status, t.attempt, t.max_attempts, t.internal,
            'timed out after ' || trim_scale(j.timeout_seconds::numeric)::text
-           || ' s (no report from the worker)' AS error
+           || ' s (no report from the worker)' AS error,
+           NULL::text AS fingerprint
     FROM tasks t JOIN jobs j ON j.id = t.job_id
     WHERE t.status = 'running' AND NOT t.internal AND j.timeout_seconds > 0
       AND t.started_at + make_interval(secs => LEAST(j.timeout_seconds, 1e9) + $grace) < now()
@@ -751,11 +763,19 @@ WITH stuck AS (
     ORDER BY seq
     FOR UPDATE SKIP LOCKED
 ), moved AS (
-    UPDATE tasks t SET status = 'failed', completed_at = now(), error = $2
+    UPDATE tasks t SET status = 'failed', completed_at = now(), error = $2,
+        error_fingerprint = $3
     FROM stuck s WHERE t.seq = s.seq
     RETURNING {task_columns("t")}, s.status AS old_status
 )
 {_MOVED_TAIL}
+"""
+
+# Fingerprints of tasks failed by a statement that built their errors itself.
+STAMP_FINGERPRINTS = """
+UPDATE tasks t SET error_fingerprint = f.fingerprint
+FROM unnest($1::uuid[], $2::text[]) AS f(id, fingerprint)
+WHERE t.id = f.id AND t.status = 'failed'
 """
 
 # @internal tasks dispatched and not started by their re-send time (lease_expires_at):

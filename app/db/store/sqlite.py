@@ -35,6 +35,7 @@ from app.db.store.sqlite_codec import (
 )
 from app.services.actors import Actor
 from app.services.tasks import dependencies, guard
+from app.services.tasks.fingerprints import fingerprint_of
 from app.services.tasks.guard import Held
 from app.services.tasks.records import COLUMNS, Change, TaskRecord, TaskView
 from app.services.tasks.retry import RetryPolicy
@@ -522,6 +523,8 @@ def _report_values(
         values["error"] = report.error or None
         if report.status == TaskStatus.COMPLETED and report.result is not None:
             values["result"] = report.result
+    if report.status == TaskStatus.FAILED:
+        values["error_fingerprint"] = fingerprint_of(report.error or None, report.traceback)
     return values
 
 
@@ -555,6 +558,7 @@ def _action(db: sqlite3.Connection, task_id: str, actor: Actor, cause: Cause) ->
     else:  # a new attempt, due now, with one more attempt allowed
         values = _requeue_values(task, spend=True)
         values["max_attempts"] = max(task.max_attempts, task.attempt + 1)
+        values["error_fingerprint"] = None
     after = record_of(_update_each(db, [task.seq], values)[0])
     orphans = _orphans(db, {after.job_id}) if cause == Cause.CANCEL else []
     change = Change(after, task.status, _position(db, after))
@@ -645,6 +649,7 @@ def _lose(
                 "completed_at": now,
                 "lease_expires_at": None,
                 "error": error,
+                "error_fingerprint": fingerprint_of(error, None),
             }
         after = record_of(_update_each(db, [task.seq], values)[0])
         changes.append(Change(after, task.status, _position(db, after)))
@@ -743,7 +748,12 @@ def _fail_stuck_internal(db: sqlite3.Connection, older_than: float, error: str) 
     changes = []
     for row in rows:
         task = record_of(row)
-        values = {"status": "failed", "completed_at": now, "error": error}
+        values = {
+            "status": "failed",
+            "completed_at": now,
+            "error": error,
+            "error_fingerprint": fingerprint_of(error, None),
+        }
         after = record_of(_update_each(db, [task.seq], values)[0])
         changes.append(Change(after, task.status))
     return changes
