@@ -51,6 +51,17 @@ FAILURES = (
     ("ValueError: image is empty", 'File "resize.py", line 12, in resize'),
     ("TimeoutError: warehouse did not answer", 'File "report.py", line 40, in fetch'),
 )
+# The run form's screenshot shows a job with a schema (every other demo job takes anything).
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "n": {"type": "integer", "title": "Batch", "minimum": 0},
+        "format": {"type": "string", "enum": ["pdf", "csv", "html"], "default": "pdf"},
+        "recipients": {"type": "array", "items": {"type": "string"}, "title": "Recipients"},
+        "include_charts": {"type": "boolean", "default": True},
+    },
+    "required": ["n"],
+}
 LOGIN = "/dashboard/login"
 NAMES = {
     "/dashboard": "overview",
@@ -115,9 +126,10 @@ async def seed(http: httpx.AsyncClient, core: Core) -> dict[str, str]:
     await _user(core, "viewer@demo.example", "viewer")
     workers: dict[str, str] = {}
     for name in JOBS:
-        answer = await http.put(
-            f"/v1/joblib/rooms/{ROOM}/jobs", json={"category": CATEGORY, "name": name}, headers=ops
-        )
+        body: dict[str, Any] = {"category": CATEGORY, "name": name}
+        if name == "Report":
+            body |= {"schema": REPORT_SCHEMA, "validate_payload": True}
+        answer = await http.put(f"/v1/joblib/rooms/{ROOM}/jobs", json=body, headers=ops)
         answer.raise_for_status()
         workers[name] = answer.json()["worker_id"]
     finished: list[str] = []
@@ -133,7 +145,12 @@ async def seed(http: httpx.AsyncClient, core: Core) -> dict[str, str]:
     await _spread_over_the_last_hour(core, finished, rng)
     failed = await _fail_some(http, ops, workers)
     await _run_one(http, ops, workers["Train"])
-    schedule = {"job_name": f"{ROOM}:{CATEGORY}:Report", "room_id": ROOM, "cron": "0 6 * * *"}
+    schedule = {
+        "job_name": f"{ROOM}:{CATEGORY}:Report",
+        "room_id": ROOM,
+        "cron": "0 6 * * *",
+        "payload": {"n": 0, "format": "pdf"},
+    }
     (await http.post("/v1/joblib/schedules", json=schedule, headers=ops)).raise_for_status()
     return {"task_id": failed, "job_name": f"{ROOM}:{CATEGORY}:Report"}
 
