@@ -288,17 +288,18 @@ def submit_batch(http: httpx.Client, room: str, numbers: range) -> None:
         by_job.setdefault(f"{room}:modifiers:{job}", []).append(item)
     for job_name, items in by_job.items():
         path = f"/v1/joblib/rooms/{room}/tasks/{job_name}/bulk"
-        for attempt in range(10):
+        for _ in range(10):
             try:
                 response = http.post(path, json={"items": items})
             except httpx.TransportError:
                 time.sleep(0.5)
                 continue
-            if response.status_code in (502, 503, 504) and attempt < 9:
-                time.sleep(0.5)
-                continue
-            assert response.status_code == 202, response.text
-            break
+            if response.status_code not in (502, 503, 504):
+                assert response.status_code == 202, response.text
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"bulk submit to {job_name}: no answer after 10 tries")
 
 
 def finished(counts: dict[str, int]) -> int:
@@ -306,8 +307,14 @@ def finished(counts: dict[str, int]) -> int:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Polls through the proxy; a read lost with a dying replica counts as "not yet"."""
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.HTTPError:
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
         time.sleep(0.3)
