@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; unset = SQLite file under DATA_DIR"
     )
     redis_url: str | None = Field(None, description="Redis URL; unset = embedded mode")
+    leader_database_url: str | None = Field(
+        None,
+        description="PostgreSQL: the leader lock's own connection, straight to PostgreSQL "
+        "when DATABASE_URL goes through a transaction-mode pooler; unset = DATABASE_URL",
+    )
     db_orm_pool_size: int = Field(
         5, ge=1, description="PostgreSQL: connections the ORM pool keeps open, per process"
     )
@@ -259,6 +264,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'jobserver.db').as_posix()}"
+
+    @property
+    def effective_leader_database_url(self) -> str:
+        """The leader's advisory lock lives as long as one server session, which a
+        transaction-mode pooler does not keep: that connection may bypass it."""
+        if self.leader_database_url and not self.is_sqlite:
+            return self.leader_database_url
+        return self.effective_database_url
 
     @property
     def retry_policy(self) -> RetryPolicy:

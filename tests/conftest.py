@@ -121,6 +121,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"SKIPPED all {name} variants: {name} unreachable ({reason}); "
             "set JOBSERVER_TEST_REQUIRE_SERVICES=1 to make this an error"
         )
+    # The compose stack's load runs (tests/container) record their throughput, one line
+    # each, so the one-replica and the scaled figure show side by side in every run.
+    figures = [
+        str(value)
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        for name, value in getattr(report, "user_properties", [])
+        if name == "stack_load"
+    ]
+    if figures:
+        terminalreporter.write_sep("-", "compose stack load runs")
+        for line in figures:
+            terminalreporter.write_line(line)
 
 
 def _pg_url(database: str) -> str:

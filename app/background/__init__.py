@@ -58,7 +58,7 @@ async def running(
     `sessions` (the ORM's) is given."""
     if lock is None:
         lock = leaders.for_database(
-            settings.effective_database_url, settings.sweeper_interval_seconds
+            settings.effective_leader_database_url, settings.sweeper_interval_seconds
         )
     runner = Runner(settings, tasks, publisher, lock, sessions)
     keeper = asyncio.create_task(runner.keep(), name="leader")

@@ -193,3 +193,14 @@ def test_config_says_a_postgresql_server_needs_a_secret(tmp_path: Path) -> None:
     }
     lines = config_output(env).splitlines()
     assert "# JOBSERVER_SECRET_KEY=  (unset: required with PostgreSQL)" in lines
+
+
+def test_leader_lock_takes_the_leader_database_url_when_postgresql_is_set() -> None:
+    pooled = "postgresql+asyncpg://jobs:pw@pgbouncer:6432/jobs"
+    direct = "postgresql+asyncpg://jobs:pw@postgres:5432/jobs"
+    assert Settings(database_url=pooled).effective_leader_database_url == pooled
+    split = Settings(database_url=pooled, leader_database_url=direct)
+    assert split.effective_leader_database_url == direct
+    # SQLite has no leader lock connection: one process is always its own leader.
+    sqlite = Settings(leader_database_url=direct)
+    assert sqlite.effective_leader_database_url == sqlite.effective_database_url
