@@ -81,12 +81,7 @@ async def list_attempts(task_id: uuid.UUID, who: CallerDep, session: Session) ->
     failed, cancelled, released, expired; claimed or running for the current one), error
     and traceback. Readable by whoever may read the task."""
     core = who.core
-    reader: scope.Reader = core.tasks
-    limit = scope.limited_to(who.actor, core.settings.task_read_scope)
-    if limit is not None:
-        reader = scope.ScopedReader(core.tasks, core.store, limit)
-    view = await reader.get(task_id)
-    if view is None:
-        raise TaskNotFound(f"Task '{task_id}' not found")
+    reader = scope.reader_for(who.actor, core.settings.task_read_scope, core.tasks, core.store)
+    view = await scope.read_visible(reader, task_id)
     found = await attempts.history(session, view.task)
     return JsonResponse({"items": [attempt.body() for attempt in found]})

@@ -118,10 +118,7 @@ async def get_task(
     """Read a task. With `Prefer: wait=N`, hold the answer until the task is terminal
     (at most N seconds, capped by the server)."""
     core = who.core
-    reader: long_poll.Reader = core.tasks
-    limit = scope.limited_to(who.actor, core.settings.task_read_scope)
-    if limit is not None:
-        reader = scope.ScopedReader(core.tasks, core.store, limit)
+    reader = scope.reader_for(who.actor, core.settings.task_read_scope, core.tasks, core.store)
     waited = await long_poll.read(
         reader,
         core.notifier,

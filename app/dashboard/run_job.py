@@ -20,7 +20,7 @@ from app.api.schemas import task_body
 from app.api.submit_options import MAX_PRIORITY
 from app.dashboard.auth import DashboardSession
 from app.dashboard.routes import PREFIX, CheckedSession, MaybeSession, PageSession, templates
-from app.errors import JobNotFound, NotAuthenticated, TaskNotFound
+from app.errors import JobNotFound, NotAuthenticated
 from app.services import run_form
 from app.services.tasks import scope
 from app.services.tasks.submit import Submission, TaskOptions
@@ -94,11 +94,6 @@ async def run(job_name: str, body: RunIn, core: CoreDep, me: WriterSession) -> R
 @router.get("/tasks/{task_id}/state")
 async def task_state(task_id: uuid.UUID, core: CoreDep, me: ReaderSession) -> Response:
     """The task as the REST read answers it (read scope included); the Run page polls it."""
-    reader: scope.Reader = core.tasks
-    limit = scope.limited_to(me.actor, core.settings.task_read_scope)
-    if limit is not None:
-        reader = scope.ScopedReader(core.tasks, core.store, limit)
-    view = await reader.get(task_id)
-    if view is None:
-        raise TaskNotFound(f"Task '{task_id}' not found")
+    reader = scope.reader_for(me.actor, core.settings.task_read_scope, core.tasks, core.store)
+    view = await scope.read_visible(reader, task_id)
     return JsonResponse(task_body(view))

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 from sqlalchemy import ColumnElement, or_, select
 
 from app.db.models import Task, Worker
-from app.errors import Conflict
+from app.errors import Conflict, TaskNotFound
 from app.services.actors import Actor
 from app.services.tasks.records import TaskView
 
@@ -92,3 +92,17 @@ class ScopedReader:
             return None
         self._allowed.add(task_id)
         return view
+
+
+def reader_for(actor: Actor, scope: Scope, tasks: Reader, owners: Owners) -> Reader:
+    """The reader `actor` reads tasks through: all of them, or only its own."""
+    limit = limited_to(actor, scope)
+    return tasks if limit is None else ScopedReader(tasks, owners, limit)
+
+
+async def read_visible(reader: Reader, task_id: uuid.UUID) -> TaskView:
+    """The task through `reader`; one out of its scope is as missing as an unknown one."""
+    view = await reader.get(task_id)
+    if view is None:
+        raise TaskNotFound(f"Task '{task_id}' not found")
+    return view
