@@ -45,6 +45,16 @@ class Api:
     async def patch(self, headers: dict[str, str], task_id: str, **body: Any) -> httpx.Response:
         return await self.client.patch(f"/v1/joblib/tasks/{task_id}", json=body, headers=headers)
 
+    async def failed_task(self, headers: dict[str, str], error: str) -> dict[str, Any]:
+        """A task of JOB taken through claim and running to failed with `error`."""
+        worker = await self.register(headers)
+        await self.submit(headers)
+        task = await self.claim(headers, worker)
+        assert task is not None
+        await self.patch(headers, task["id"], status="running")
+        await self.patch(headers, task["id"], status="failed", error=error)
+        return task
+
     async def get(self, headers: dict[str, str], task_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/v1/joblib/tasks/{task_id}", headers=headers)
         assert response.status_code == 200, response.text

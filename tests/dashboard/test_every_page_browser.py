@@ -18,12 +18,7 @@ SIGNED_OUT = {"/dashboard/login"}
 async def examples(api: Api, core: Core) -> dict[str, str]:
     """A value for each path parameter of a page: a job with a failed task."""
     headers = await user_with_token(core, "boss@example.com", "admin")
-    worker = await api.register(headers)
-    await api.submit(headers)
-    task = await api.claim(headers, worker)
-    assert task is not None
-    await api.patch(headers, task["id"], status="running")
-    await api.patch(headers, task["id"], status="failed", error="ValueError: bad input")
+    task = await api.failed_task(headers, "ValueError: bad input")
     return {"task_id": task["id"], "job_name": JOB}
 
 

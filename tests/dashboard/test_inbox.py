@@ -3,7 +3,6 @@ group's tasks in the task list, and retry all / cancel all over the whole group.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from app.db.models import Job, Task
 from app.services.failure_groups import groups
 from app.services.tasks.fingerprints import fingerprint_of
 from tests.dashboard.conftest import SignIn, csrf_of
-from tests.factories import make_job, make_task
+from tests.factories import failed_rows, make_job, make_task
 
 TRACE = 'Traceback (most recent call last):\n  File "w.py", line 3, in run\n    boom()\n'
 VALUE_ERROR = fingerprint_of("ValueError: x", TRACE)
@@ -39,21 +38,15 @@ async def _many_failures(core: Any, count: int, job: Job | None = None) -> Job:
     start = datetime.now(UTC) - timedelta(days=1)
     async with core.sessionmaker() as db:
         job = job or await make_job(db)
-        db.add_all(
-            Task(
-                id=uuid.uuid4(),
-                job_id=job.id,
-                job_name=job.full_name,
-                room_id=job.room_id,
-                status="failed",
-                payload={},
-                error=f"ValueError: bad {n}",
-                traceback=TRACE,
-                error_fingerprint=VALUE_ERROR,
-                completed_at=start + timedelta(seconds=n),
-            )
-            for n in range(count)
+        rows = failed_rows(
+            job,
+            (f"ValueError: bad {n}" for n in range(count)),
+            traceback=TRACE,
+            error_fingerprint=VALUE_ERROR,
         )
+        for n, row in enumerate(rows):
+            row.completed_at = start + timedelta(seconds=n)
+        db.add_all(rows)
         await db.commit()
     return job
 

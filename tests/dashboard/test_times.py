@@ -59,12 +59,7 @@ async def test_the_overviews_live_part_dates_itself_with_a_time_element(
 async def test_no_page_shows_a_timestamp_outside_a_time_element(
     app: Any, sign_in: SignIn, api: Api, user_headers: dict[str, str]
 ) -> None:
-    worker = await api.register(user_headers)
-    await api.submit(user_headers)
-    task = await api.claim(user_headers, worker)
-    assert task is not None
-    await api.patch(user_headers, task["id"], status="running")
-    await api.patch(user_headers, task["id"], status="failed", error="ValueError: no")
+    task = await api.failed_task(user_headers, "ValueError: no")
     schedule = {"job_name": JOB, "room_id": ROOM, "cron": "0 6 * * *"}
     created = await api.client.post("/v1/joblib/schedules", json=schedule, headers=user_headers)
     assert created.status_code == 201, created.text

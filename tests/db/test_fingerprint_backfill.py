@@ -3,7 +3,6 @@ failed before it are fingerprinted by the upgrade, in batches, as the task store
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,7 +13,7 @@ from app.db import migrate
 from app.db.models import Task
 from app.db.session import make_engine
 from app.services.tasks.fingerprints import fingerprint_of
-from tests.factories import make_job, make_task
+from tests.factories import failed_rows, make_job, make_task
 
 TRACE = 'Traceback (most recent call last):\n  File "w.py", line 3, in run\n    boom()\n'
 
@@ -58,18 +57,7 @@ async def test_upgrade_fingerprints_the_tasks_that_failed_before_it(engine: Asyn
         failed.append(await make_task(db, job, status="failed", error="KeyError: 'k'\nmore"))
         done = await make_task(db, job, status="completed")
         # More than one backfill batch (1,000 rows).
-        db.add_all(
-            Task(
-                id=uuid.uuid4(),
-                job_id=job.id,
-                job_name=job.full_name,
-                room_id=job.room_id,
-                status="failed",
-                payload={},
-                error="boom",
-            )
-            for _ in range(1001)
-        )
+        db.add_all(failed_rows(job, ["boom"] * 1001))
         await db.execute(update(Task).values(error_fingerprint=None))
         await db.commit()
     await migrate.downgrade_async(engine, "0009")
